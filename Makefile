@@ -1,0 +1,54 @@
+# Makefile for llm-cost-exporter. `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXPORTER := $(BIN)/llm-cost-exporter
+SHARED ?= ../shared
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help venv run test test-fast lint bench rules dashboards-json dashboards backtest clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the package with its test dependencies
+
+run: venv ## Run the exporter on a live simulated gateway log (Ctrl-C stops it)
+	$(BIN)/python -m llm_cost_exporter.demo_run
+
+test: venv ## Run the whole test suite (needs prometheus, promtool, prometheus-alertmanager, amtool)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv ## Run the tests that start no Prometheus or Alertmanager process
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: venv ## Check the rendered rules and the exposition of a simulated run with promtool
+	$(BIN)/python -m compileall -q exporter
+	$(EXPORTER) check-config examples/config.yaml
+	promtool check rules alert_rules/rendered/llm-cost.rules.yml
+
+bench: venv ## Run the benchmarks and print their results (recorded in benchmarks/README.md)
+	$(BIN)/python benchmarks/bench_ingest.py
+
+rules: venv ## Render alert_rules/ into alert_rules/rendered/ and deploy/
+	$(EXPORTER) rules
+
+dashboards-json: venv ## Generate the Grafana dashboards into build/dashboards/
+	$(EXPORTER) dashboards --output build/dashboards
+
+dashboards: venv ## Generate the dashboards and push them to GRAFANA_URL
+	$(EXPORTER) dashboards --output build/dashboards --push
+
+clean: ## Remove build outputs (keeps .venv)
+	rm -rf build .pytest_cache

@@ -1,0 +1,60 @@
+"""CallEvent: one normalized model or tool call, the unit every format parser produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KIND_MODEL = "model"
+KIND_TOOL = "tool"
+KIND_REQUEST_END = "request_end"
+KINDS = frozenset({KIND_MODEL, KIND_TOOL, KIND_REQUEST_END})
+
+ERROR_CLASSES = frozenset(
+    {"rate_limit", "timeout", "server_error", "client_error", "tool_error", "content_filter", "other"}
+)
+
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+
+# Attribution fields of the native log format. Which of them become labels is configured.
+ATTRIBUTION_FIELDS = (
+    "user_id",
+    "cohort",
+    "feature",
+    "intent",
+    "cost_center",
+    "product_line",
+    "customer_id",
+    "api_key_id",
+)
+
+
+@dataclass(slots=True)
+class CallEvent:
+    """One model call, tool call or request end, with its token counts split into disjoint types.
+
+    `input_tokens` excludes cache reads and writes. `cache_write_1h_tokens` is the part of
+    `cache_write_tokens` billed at the one-hour cache write rate (Anthropic), and
+    `reasoning_tokens` is the part of `output_tokens` spent on reasoning.
+    `attributes` maps attribution names (feature, intent, cohort, user_id, ...) to strings.
+    """
+
+    ts: float
+    kind: str
+    request_id: str = ""
+    call_id: str = ""
+    retry_of: str = ""
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    status: str = "ok"
+    error_class: str = ""
+    attempt: int = 1
+    tool: str = ""
+    prompt_prefix_hash: str = ""
+    cost_usd: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
