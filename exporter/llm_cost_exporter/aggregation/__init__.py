@@ -1,0 +1,7 @@
+"""Aggregation: CallEvents to cumulative counters, histograms and gauges."""
+
+from .aggregator import Aggregator
+from .snapshot import Snapshot, SnapshotBuilder
+from .state_codec import export_state, restore_state
+
+__all__ = ["Aggregator", "Snapshot", "SnapshotBuilder", "export_state", "restore_state"]

@@ -1,0 +1,269 @@
+"""The aggregator: every cumulative number the exporter exposes, updated one CallEvent at a time."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from ..config.models import Config
+from ..events import KIND_MODEL, KIND_REQUEST_END, KIND_TOOL, CallEvent
+from ..pricing import PriceBook
+from .budgets import BudgetTracker
+from .histograms import CALL_BUCKETS, COST_BUCKETS, new_histogram, observe
+from .labels import LabelLimiter
+from .prefixes import PrefixTracker
+from .requests import ClosedRequest, RequestAssembler
+from .users import RollingWindow
+
+# Positions in the value list of a model series.
+(INPUT, CACHE_READ, CACHE_WRITE, OUTPUT, REASONING,
+ INPUT_USD, CACHE_READ_USD, CACHE_WRITE_USD, OUTPUT_USD, CALLS_OK, CALLS_ERROR) = range(11)
+SERIES_WIDTH = 11
+
+# Failed calls remembered so that a retry can name the error class it retried.
+MAX_REMEMBERED_FAILURES = 100_000
+
+
+class _SeriesEntry:
+    """What one distinct (provider, model, attribution values) tuple resolves to, computed once."""
+
+    __slots__ = ("values", "price", "budgets", "overflowed", "feature", "intent", "cohort", "provider", "model")
+
+    def __init__(self, values, price, budgets, overflowed, feature, intent, cohort, provider, model):
+        self.values = values
+        self.price = price
+        self.budgets = budgets
+        self.overflowed = overflowed
+        self.feature = feature
+        self.intent = intent
+        self.cohort = cohort
+        self.provider = provider
+        self.model = model
+
+
+class Aggregator:
+    """Owns the counters, histograms, request assembly, rolling user spend, prefixes and budgets.
+
+    Not thread-safe: one ingestion thread calls `ingest` and `advance`; scrapes read the
+    snapshots it publishes.
+    """
+
+    def __init__(self, config: Config, price_book: PriceBook | None = None) -> None:
+        self.attribution: tuple[str, ...] = tuple(config.labels.attribution)
+        self.price_book = price_book or PriceBook(config.pricing.overrides, config.pricing.aliases)
+        self.limiter = LabelLimiter(config.labels.limits, config.labels.default_limit)
+
+        self.model_series: dict[tuple, list[float]] = {}
+        self.retries: dict[tuple[str, str, str, str], float] = {}
+        self.retry_cost: dict[tuple[str, str, str], float] = {}
+        self.tool_calls: dict[tuple[str, str, str], float] = {}
+        self.request_cost: dict[tuple[str, str, str], list[float]] = {}
+        self.request_model_calls: dict[tuple[str, str], list[float]] = {}
+        self.request_tool_calls: dict[tuple[str, str], list[float]] = {}
+        self.unpriced_tokens: dict[tuple[str, str], float] = {}
+        self.events: dict[tuple[str, str], float] = {}
+        self.rejected: dict[tuple[str, str], float] = {}
+        self.late_retries = 0.0
+
+        self.requests = RequestAssembler(config.requests.idle_timeout, config.requests.max_open, self._observe_request)
+        self.windows = {seconds: RollingWindow(seconds, config.cohorts.max_users) for seconds in config.cohorts.windows}
+        self.top_k = config.cohorts.top_k
+        self.prefixes = PrefixTracker(config.prefixes.windows)
+        self.budgets = [BudgetTracker(budget) for budget in config.budgets]
+
+        self.failures: OrderedDict[str, tuple[str, str, str, float]] = OrderedDict()
+        self._series_cache: dict[tuple, _SeriesEntry] = {}
+        self._tool_cache: dict[str, str] = {}
+        self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
+
+    # --- ingestion -------------------------------------------------------------------
+
+    def count_event(self, source: str, accepted: bool, reason: str = "") -> None:
+        key = (source, "accepted" if accepted else "rejected")
+        self.events[key] = self.events.get(key, 0.0) + 1.0
+        if not accepted:
+            key = (source, reason)
+            self.rejected[key] = self.rejected.get(key, 0.0) + 1.0
+
+    def ingest(self, event: CallEvent, arrival: float | None = None) -> None:
+        """Add one accepted event. `arrival` is a monotonic reading used only to close idle requests."""
+        if arrival is None:
+            arrival = time.monotonic()
+        if event.ts > self.clock:
+            self.clock = event.ts
+        kind = event.kind
+        if kind == KIND_MODEL:
+            self._ingest_model_call(event, arrival)
+        elif kind == KIND_TOOL:
+            self._ingest_tool_call(event, arrival)
+        elif kind == KIND_REQUEST_END:
+            self.requests.end(event.request_id, event.ts)
+
+    def _ingest_model_call(self, event: CallEvent, arrival: float) -> None:
+        attributes = event.attributes
+        model = self.price_book.resolve_model(event.model)
+        raw_key = (event.provider, model, *[attributes.get(name, "") for name in self.attribution])
+        entry = self._series_cache.get(raw_key)
+        if entry is None:
+            entry = self._admit_series(raw_key, attributes)
+        for label in entry.overflowed:
+            self.limiter.count_overflow(label)
+
+        input_tokens = event.input_tokens
+        cache_read = event.cache_read_tokens
+        cache_write = event.cache_write_tokens
+        output = event.output_tokens
+        values = entry.values
+        values[INPUT] += input_tokens
+        values[CACHE_READ] += cache_read
+        values[CACHE_WRITE] += cache_write
+        values[OUTPUT] += output
+        values[REASONING] += event.reasoning_tokens
+
+        price = entry.price
+        if price is None:
+            cost = 0.0
+            key = (entry.provider, entry.model)
+            self.unpriced_tokens[key] = (self.unpriced_tokens.get(key, 0.0)
+                                         + input_tokens + cache_read + cache_write + output)
+        else:
+            input_usd, read_usd, write_usd, output_usd = price.cost(
+                input_tokens, cache_read, cache_write, event.cache_write_1h_tokens, output)
+            values[INPUT_USD] += input_usd
+            values[CACHE_READ_USD] += read_usd
+            values[CACHE_WRITE_USD] += write_usd
+            values[OUTPUT_USD] += output_usd
+            cost = input_usd + read_usd + write_usd + output_usd
+
+        failed = event.status == "error"
+        values[CALLS_ERROR if failed else CALLS_OK] += 1
+        ts = event.ts
+        for budget in entry.budgets:
+            budget.add(ts, cost)
+        user_id = attributes.get("user_id")
+        if user_id:
+            user = (entry.cohort, user_id)
+            for window in self.windows.values():
+                window.add(ts, user, cost)
+        if event.prompt_prefix_hash:
+            self.prefixes.add(ts, entry.feature, event.prompt_prefix_hash)
+        if event.attempt > 1 or event.retry_of:
+            self._count_retry(event, entry)
+        if failed and event.call_id:
+            self._remember_failure(event.call_id, entry, event.error_class, cost)
+        self.requests.add(event.request_id, ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort)
+
+    def _ingest_tool_call(self, event: CallEvent, arrival: float) -> None:
+        attributes = event.attributes
+        feature = self._limit("feature", attributes.get("feature", ""))
+        tool = self._tool_cache.get(event.tool)
+        if tool is None:
+            tool = self._tool_cache[event.tool] = self._limit("tool", event.tool)
+        key = (tool, event.status, feature)
+        self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
+        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature,
+                          self._limit("intent", attributes.get("intent", "")),
+                          self._limit("cohort", attributes.get("cohort", "")))
+
+    def _admit_series(self, raw_key: tuple, attributes: dict[str, str]) -> _SeriesEntry:
+        overflowed = []
+        limited = []
+        for label, value in zip(("provider", "model", *self.attribution), raw_key):
+            admitted = self.limiter.limit(label, value)
+            if admitted != value:
+                overflowed.append(label)
+            limited.append(admitted)
+        key = tuple(limited)
+        values = self.model_series.get(key)
+        if values is None:
+            values = self.model_series[key] = [0.0] * SERIES_WIDTH
+
+        provider, model = raw_key[0], raw_key[1]
+        price = self.price_book.lookup(provider, model)
+        match_values = {"provider": provider, "model": model, **dict(zip(self.attribution, raw_key[2:]))}
+        budgets = tuple(budget for budget in self.budgets if budget.matches(match_values))
+        entry = _SeriesEntry(
+            values=values,
+            price=price,
+            budgets=budgets,
+            overflowed=tuple(overflowed),
+            feature=self._limit("feature", attributes.get("feature", "")),
+            intent=self._limit("intent", attributes.get("intent", "")),
+            cohort=self._limit("cohort", attributes.get("cohort", "")),
+            provider=key[0],
+            model=key[1],
+        )
+        self._series_cache[raw_key] = entry
+        return entry
+
+    def _limit(self, label: str, value: str) -> str:
+        return self.limiter.limit(label, value)
+
+    # --- retries ---------------------------------------------------------------------
+
+    def _remember_failure(self, call_id: str, entry: _SeriesEntry, error_class: str, cost: float) -> None:
+        self.failures[call_id] = (entry.provider, error_class, entry.feature, cost)
+        if len(self.failures) > MAX_REMEMBERED_FAILURES:
+            self.failures.popitem(last=False)
+
+    def _count_retry(self, event: CallEvent, entry: _SeriesEntry) -> None:
+        """Count a retry under the error class of the attempt it retried, and that attempt's cost."""
+        failure = self.failures.pop(event.retry_of, None) if event.retry_of else None
+        if failure is None:
+            # The retried attempt is unknown (no retry_of, or it was not logged as an error).
+            self.late_retries += 1
+            error_class = "other"
+        else:
+            provider, error_class, feature, cost = failure
+            key = (provider, error_class, feature)
+            self.retry_cost[key] = self.retry_cost.get(key, 0.0) + cost
+        key = (entry.provider, entry.model, error_class, entry.feature)
+        self.retries[key] = self.retries.get(key, 0.0) + 1.0
+
+    # --- requests --------------------------------------------------------------------
+
+    def _observe_request(self, request: ClosedRequest) -> None:
+        cost, model_calls, tool_calls, feature, intent, cohort = request
+        key = (feature, intent, cohort)
+        histogram = self.request_cost.get(key)
+        if histogram is None:
+            histogram = self.request_cost[key] = new_histogram(COST_BUCKETS)
+        observe(histogram, COST_BUCKETS, cost)
+
+        key2 = (feature, intent)
+        for table, count in ((self.request_model_calls, model_calls), (self.request_tool_calls, tool_calls)):
+            histogram = table.get(key2)
+            if histogram is None:
+                histogram = table[key2] = new_histogram(CALL_BUCKETS)
+            observe(histogram, CALL_BUCKETS, count)
+
+    # --- time ------------------------------------------------------------------------
+
+    def advance(self, wall_clock: float | None = None, caught_up: bool = False) -> None:
+        """Close expired requests and move rolling windows and budget periods forward.
+
+        `wall_clock` (live mode only) moves windows and budget periods even when no events
+        arrive; `caught_up` also closes requests idle for the timeout in processing time.
+        """
+        self.requests.advance()
+        if caught_up:
+            self.requests.flush_idle(time.monotonic())
+        if wall_clock is not None and wall_clock > self.clock:
+            self.clock = wall_clock
+        if self.clock == float("-inf"):
+            return
+        for window in self.windows.values():
+            window.advance(self.clock)
+        self.prefixes.advance(self.clock)
+        for budget in self.budgets:
+            budget.roll(self.clock)
+
+    def flush(self) -> None:
+        """Close every open request: the end of a finished log."""
+        self.requests.flush_all()
+
+    # --- reading ---------------------------------------------------------------------
+
+    def label_names(self) -> Sequence[str]:
+        return self.attribution

@@ -1,0 +1,117 @@
+"""Assembly of user-initiated requests from their calls, in event time with a watermark.
+
+A request is open from its first call until one of these closes it:
+- a `request_end` event for its id;
+- the watermark (the latest event time seen) reaching its last call's time plus the idle
+  timeout. The check is made lazily before a call joins a request, so the outcome does
+  not depend on how events were batched: a replay gives the numbers of a live run;
+- `flush_idle`: no call for it has arrived for the idle timeout in processing time while
+  every source is caught up (a live log gone quiet), or `flush_all` at the end of a replay;
+- the open-request limit, which closes the oldest request early and counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# Fields of an open request, kept in a list for speed.
+LAST_TS, ARRIVAL, COST, MODEL_CALLS, TOOL_CALLS, FEATURE, INTENT, COHORT = range(8)
+
+# (cost_usd, model_calls, tool_calls, feature, intent, cohort) of a closed request.
+ClosedRequest = tuple[float, int, int, str, str, str]
+
+
+class RequestAssembler:
+    def __init__(self, idle_timeout: float, max_open: int, on_close: Callable[[ClosedRequest], None]) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_open = max_open
+        self._on_close = on_close
+        self.open: dict[str, list] = {}
+        self.watermark = float("-inf")
+        self.evicted = 0.0
+
+    def add(self, request_id: str, ts: float, arrival: float, cost: float, model_calls: int, tool_calls: int,
+            feature: str, intent: str, cohort: str) -> None:
+        """Add one call (or a request end with zero calls) to its request."""
+        if ts > self.watermark:
+            self.watermark = ts
+        if not request_id:
+            self._on_close((cost, model_calls, tool_calls, feature, intent, cohort))
+            return
+
+        request = self.open.pop(request_id, None)
+        if request is not None and request[LAST_TS] + self.idle_timeout <= self.watermark:
+            self._close(request)
+            request = None
+        if request is None:
+            request = [ts, arrival, 0.0, 0, 0, feature, intent, cohort]
+            if len(self.open) >= self.max_open:
+                self._evict_oldest()
+        else:
+            if ts > request[LAST_TS]:
+                request[LAST_TS] = ts
+            request[ARRIVAL] = arrival
+            if not request[FEATURE]:
+                request[FEATURE] = feature
+            if not request[INTENT]:
+                request[INTENT] = intent
+            if not request[COHORT]:
+                request[COHORT] = cohort
+        request[COST] += cost
+        request[MODEL_CALLS] += model_calls
+        request[TOOL_CALLS] += tool_calls
+        self.open[request_id] = request  # re-inserted last: the dict stays ordered by arrival
+
+    def end(self, request_id: str, ts: float) -> None:
+        """Close a request on its `request_end` event."""
+        if ts > self.watermark:
+            self.watermark = ts
+        request = self.open.pop(request_id, None)
+        if request is not None:
+            self._close(request)
+
+    def advance(self) -> None:
+        """Close the requests that the watermark has passed, oldest arrival first."""
+        expired = [rid for rid, request in self.open.items()
+                   if request[LAST_TS] + self.idle_timeout <= self.watermark]
+        for rid in expired:
+            self._close(self.open.pop(rid))
+
+    def flush_idle(self, now: float) -> None:
+        """Close requests with no call for the idle timeout in processing time (`now` is monotonic)."""
+        while self.open:
+            rid, request = next(iter(self.open.items()))
+            if request[ARRIVAL] + self.idle_timeout > now:
+                break
+            del self.open[rid]
+            self._close(request)
+
+    def flush_all(self) -> None:
+        for request in self.open.values():
+            self._close(request)
+        self.open.clear()
+
+    def _evict_oldest(self) -> None:
+        rid = next(iter(self.open))
+        self._close(self.open.pop(rid))
+        self.evicted += 1
+
+    def _close(self, request: list) -> None:
+        if request[MODEL_CALLS] or request[TOOL_CALLS]:
+            self._on_close((request[COST], request[MODEL_CALLS], request[TOOL_CALLS],
+                            request[FEATURE], request[INTENT], request[COHORT]))
+
+    def export_state(self) -> dict:
+        # Arrival times are monotonic-clock readings of this process: restored requests count as just arrived.
+        return {"watermark": self.watermark if self.watermark != float("-inf") else None,
+                "open": [[rid, *request] for rid, request in self.open.items()],
+                "evicted": self.evicted}
+
+    def restore(self, state: dict, now: float) -> None:
+        watermark = state.get("watermark")
+        self.watermark = float("-inf") if watermark is None else watermark
+        self.open = {}
+        for rid, *request in state.get("open", []):
+            request[ARRIVAL] = now
+            self.open[rid] = request
+        self.evicted = state.get("evicted", 0.0)

@@ -1,0 +1,34 @@
+"""`check-config`: validate a configuration file and print every error with its key path."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import ConfigError, load_config
+from ..formats import FORMATS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check-config", help="validate a configuration file",
+                                   description="Validate FILE; print each error as `key.path: message` and exit 1.")
+    parser.add_argument("file", type=Path, metavar="FILE", help="configuration file (YAML)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    problems = [f"sources[{index}].format: unknown format {source.format!r}; use one of: {', '.join(sorted(FORMATS))}"
+                for index, source in enumerate(config.sources) if source.format not in FORMATS]
+    if problems:
+        print(f"invalid configuration in {args.file}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid ({len(config.sources)} source(s), {len(config.budgets)} budget(s))")
+    return 0

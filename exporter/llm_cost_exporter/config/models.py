@@ -1,0 +1,218 @@
+"""The configuration schema. Keys and defaults follow the design contract."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .durations import Duration
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+DEFAULT_ATTRIBUTION = ["feature", "intent", "cohort", "cost_center", "product_line"]
+
+# Labels the exporter sets itself; an attribution label must not reuse them.
+RESERVED_LABELS = frozenset(
+    {"provider", "model", "token_type", "status", "error_class", "tool", "source", "reason", "result",
+     "window", "quantile", "user", "budget", "period", "label", "le", "job", "instance", "scope", "key"}
+)
+
+SOURCE_TYPES = (
+    "file",
+    "s3",
+    "cloudwatch_logs",
+    "openai_usage",
+    "anthropic_usage",
+    "bedrock_cloudwatch",
+    "aws_cost_explorer",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Strict):
+    listen: str = "127.0.0.1:9841"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"invalid listen address {value!r}: write it as host:port, e.g. 127.0.0.1:9841")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class StateConfig(Strict):
+    path: Path = Path("/var/lib/llm-cost-exporter/state.db")
+    checkpoint_interval: Duration = 1.0
+
+
+class SourceConfig(Strict):
+    """Settings every source type has; the `type` selects the subclass."""
+
+    name: str = Field(min_length=1)
+    type: str
+    format: str = "native"
+    labels: dict[str, str] = {}
+    poll_interval: Duration = 1.0
+
+    @field_validator("labels")
+    @classmethod
+    def _check_label_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for label, path in value.items():
+            if not LABEL_NAME.match(label):
+                raise ValueError(f"invalid label name {label!r}: use letters, digits and underscores")
+            if not path or path.startswith(".") or path.endswith(".") or ".." in path:
+                raise ValueError(f"invalid dotted path {path!r} for label {label!r}: write it as metadata.feature")
+        return value
+
+
+class FileSourceConfig(SourceConfig):
+    type: Literal["file"]
+    path: str = Field(min_length=1, description="file path or glob")
+    start_at: Literal["beginning", "end"] = "beginning"
+    follow: bool = True
+    max_line_bytes: int = Field(default=1 << 20, gt=0)
+
+
+class PlannedSourceConfig(SourceConfig):
+    """A source type the design names but this version does not read yet: rejected with a clear error."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Literal["s3", "cloudwatch_logs", "openai_usage", "anthropic_usage", "bedrock_cloudwatch", "aws_cost_explorer"]
+
+    @model_validator(mode="after")
+    def _reject(self) -> PlannedSourceConfig:
+        raise ValueError(f"source type {self.type!r} is not supported by this version; use type: file")
+
+
+AnySourceConfig = Annotated[FileSourceConfig | PlannedSourceConfig, Field(discriminator="type")]
+
+
+class LabelsConfig(Strict):
+    attribution: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTRIBUTION))
+    limits: dict[str, Annotated[int, Field(gt=0)]] = {}
+    default_limit: int = Field(default=1000, gt=0)
+
+    @field_validator("attribution")
+    @classmethod
+    def _check_attribution(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not LABEL_NAME.match(name):
+                raise ValueError(f"invalid label name {name!r}: use letters, digits and underscores")
+            if name in RESERVED_LABELS:
+                raise ValueError(f"label {name!r} is set by the exporter itself; choose another name")
+        if len(set(value)) != len(value):
+            raise ValueError("attribution labels must be unique")
+        return value
+
+    def limit(self, label: str) -> int:
+        return self.limits.get(label, self.default_limit)
+
+
+class PriceOverride(Strict):
+    """Prices in USD per million tokens. A missing cache price falls back to the input price."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    cache_write_1h: float | None = Field(default=None, ge=0)
+
+
+class PricingConfig(Strict):
+    aliases: dict[str, str] = {}
+    overrides: list[PriceOverride] = []
+
+    @model_validator(mode="after")
+    def _check_unique_overrides(self) -> PricingConfig:
+        seen: set[tuple[str, str]] = set()
+        for override in self.overrides:
+            key = (override.provider, override.model)
+            if key in seen:
+                raise ValueError(f"two price overrides for provider {key[0]!r} and model {key[1]!r}: keep one")
+            seen.add(key)
+        return self
+
+
+class RequestsConfig(Strict):
+    idle_timeout: Duration = 120.0
+    max_open: int = Field(default=200_000, gt=0)
+
+
+class CohortsConfig(Strict):
+    windows: list[Duration] = Field(default_factory=lambda: [3600.0, 86400.0, 604800.0], min_length=1)
+    top_k: int = Field(default=10, ge=0, le=1000)
+    pseudonymize_key_env: str = "LLM_COST_USER_KEY"
+    max_users: int = Field(default=1_000_000, gt=0)
+
+
+class PrefixesConfig(Strict):
+    windows: list[Duration] = Field(default_factory=lambda: [3600.0, 86400.0], min_length=1)
+
+
+class BudgetConfig(Strict):
+    name: str = Field(min_length=1)
+    match: dict[str, str] = {}
+    period: Literal["day", "week", "month"]
+    amount_usd: float = Field(gt=0)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+
+class Config(Strict):
+    server: ServerConfig = ServerConfig()
+    state: StateConfig = StateConfig()
+    sources: list[AnySourceConfig] = []
+    labels: LabelsConfig = LabelsConfig()
+    pricing: PricingConfig = PricingConfig()
+    requests: RequestsConfig = RequestsConfig()
+    cohorts: CohortsConfig = CohortsConfig()
+    prefixes: PrefixesConfig = PrefixesConfig()
+    budgets: list[BudgetConfig] = []
+
+    @model_validator(mode="after")
+    def _check_cross_references(self) -> Config:
+        names = [source.name for source in self.sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+
+        budget_names = [budget.name for budget in self.budgets]
+        duplicates = sorted({name for name in budget_names if budget_names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"budget names must be unique; repeated: {', '.join(duplicates)}")
+
+        matchable = {"provider", "model", *self.labels.attribution}
+        for budget in self.budgets:
+            unknown = sorted(set(budget.match) - matchable)
+            if unknown:
+                raise ValueError(
+                    f"budget {budget.name!r} matches on {', '.join(unknown)}, which is not an attribution label; "
+                    f"add it to labels.attribution or match on one of: {', '.join(sorted(matchable))}"
+                )
+        return self

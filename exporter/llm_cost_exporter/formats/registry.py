@@ -1,0 +1,23 @@
+"""Format names as the config's `format` key spells them, mapped to their parsers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .base import Parser
+from .native import NativeParser
+
+ParserFactory = Callable[..., Parser]
+
+FORMATS: dict[str, ParserFactory] = {
+    "native": NativeParser,
+}
+
+
+def make_parser(name: str, attribution: Sequence[str], label_paths: dict[str, str] | None = None) -> Parser:
+    """Build the parser for format `name`, raising ValueError for an unknown format."""
+    try:
+        factory = FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown format {name!r}; use one of: {', '.join(sorted(FORMATS))}") from None
+    return factory(attribution=attribution, label_paths=label_paths or {})

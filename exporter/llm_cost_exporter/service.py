@@ -1,0 +1,148 @@
+"""The exporter service: sources -> parsers -> aggregator -> checkpoint -> published snapshot -> /metrics.
+
+Ordering that keeps counters monotonic across crashes: a batch is ingested, then the aggregator
+state and the source positions are checkpointed in one transaction, and only then is a new
+snapshot published to scrapes. A scrape therefore never returns a value that is not durable,
+and after `kill -9` the restored counters are at least what any scrape has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from prometheus_client import CollectorRegistry
+
+from . import __version__
+from .aggregation import Aggregator, Snapshot, SnapshotBuilder, export_state, restore_state
+from .config import Config
+from .exposition import CostCollector, SourceStatus
+from .exposition.server import MetricsServer
+from .formats import make_parser
+from .ingest import RecordIngestor
+from .pricing import PRICING_VERSION
+from .pseudonym import Pseudonymizer
+from .sources import FileSource
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 60.0
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.aggregator = Aggregator(config)
+        self.store = StateStore(config.state.path)
+        self.sources: list[FileSource] = []
+        self.ingestors: dict[str, RecordIngestor] = {}
+        self._pseudonymizer = Pseudonymizer.from_env(config.cohorts.pseudonymize_key_env)
+        self._builder = SnapshotBuilder(self._pseudonymizer.pseudonym)
+        self._snapshot: Snapshot | None = None
+        self._ready = threading.Event()
+        self._heartbeat = time.monotonic()
+        self.stop_event = threading.Event()
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(CostCollector(lambda: self._snapshot, self.source_statuses))
+        self.registry = registry
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def restore(self) -> None:
+        checkpoint = self.store.load()
+        positions = (checkpoint or {}).get("sources", {})
+        if checkpoint is not None:
+            for warning in restore_state(self.aggregator, checkpoint.get("aggregator", {})):
+                log.warning("restoring state from %s: %s", self.config.state.path, warning)
+            log.info("restored state from %s", self.config.state.path)
+        for source_config in self.config.sources:
+            source = FileSource(source_config, positions.get(source_config.name) if checkpoint else None)
+            parser = make_parser(source_config.format, self.config.labels.attribution, source_config.labels)
+            self.sources.append(source)
+            self.ingestors[source.name] = RecordIngestor(source.name, parser, self.aggregator,
+                                                         source_config.max_line_bytes)
+        self._publish()
+
+    def run(self) -> None:
+        """Ingest until `stop_event` is set, then write a last checkpoint."""
+        interval = self.config.state.checkpoint_interval
+        poll_interval = min((source.config.poll_interval for source in self.sources), default=1.0)
+        next_checkpoint = time.monotonic()
+        while not self.stop_event.is_set():
+            read = self.poll_once()
+            self.aggregator.advance(wall_clock=time.time(), caught_up=read == 0)
+            self._heartbeat = time.monotonic()
+            if time.monotonic() >= next_checkpoint:
+                self.checkpoint()
+                next_checkpoint = time.monotonic() + interval
+                self._ready.set()
+            if read == 0:
+                self.stop_event.wait(poll_interval)
+        self.checkpoint()
+
+    def poll_once(self) -> int:
+        """Read every source once and return the number of records read."""
+        total = 0
+        for source in self.sources:
+            records = source.poll()
+            if records:
+                self.ingestors[source.name].ingest(records)
+                total += len(records)
+        return total
+
+    def checkpoint(self) -> None:
+        """Persist aggregator state and source positions together, then publish a snapshot."""
+        entries = {"aggregator": export_state(self.aggregator),
+                   "sources": {source.name: source.positions() for source in self.sources}}
+        self.store.save(entries)
+        self._publish()
+
+    def _publish(self) -> None:
+        self._snapshot = self._builder.build(self.aggregator)
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
+        self.store.close()
+
+    # --- probes and status -----------------------------------------------------------
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self._heartbeat < STALL_SECONDS
+
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        return {source.name: SourceStatus(source.up, source.last_success, dict(source.errors))
+                for source in self.sources}
+
+
+def serve(config: Config) -> int:
+    """Run the exporter until SIGTERM or SIGINT; return the exit code."""
+    import signal
+
+    service = Service(config)
+    service.restore()
+    server = MetricsServer(config.server.host, config.server.port, service.registry, service.healthy, service.ready)
+
+    def stop(signum: int, _frame) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        service.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    log.info("llm-cost-exporter %s (%s) listening on http://%s/metrics with %d source(s): %s",
+             __version__, PRICING_VERSION, config.server.listen, len(service.sources),
+             ", ".join(source.name for source in service.sources) or "none")
+    try:
+        service.run()
+    finally:
+        server.stop()
+        service.close()
+        log.info("stopped; state saved to %s", config.state.path)
+    return 0
