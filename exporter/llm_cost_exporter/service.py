@@ -23,8 +23,9 @@ from .formats import make_parser
 from .ingest import RecordIngestor
 from .pricing import PRICING_VERSION
 from .pseudonym import Pseudonymizer
-from .sources import FileSource
+from .sources import SOURCE_FACTORIES, RecordSource
 from .state import StateStore
+from .vendors import VENDOR_FACTORIES, VendorPoller
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class Service:
         self.config = config
         self.aggregator = Aggregator(config)
         self.store = StateStore(config.state.path)
-        self.sources: list[FileSource] = []
+        self.sources: list[RecordSource] = []
+        self.pollers: list[VendorPoller] = []
         self.ingestors: dict[str, RecordIngestor] = {}
         self._pseudonymizer = Pseudonymizer.from_env(config.cohorts.pseudonymize_key_env)
         self._builder = SnapshotBuilder(self._pseudonymizer.pseudonym)
@@ -47,6 +49,7 @@ class Service:
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(CostCollector(lambda: self._snapshot, self.source_statuses))
+        registry.register(_VendorCollector(self.pollers))
         self.registry = registry
 
     # --- lifecycle -------------------------------------------------------------------
@@ -54,16 +57,24 @@ class Service:
     def restore(self) -> None:
         checkpoint = self.store.load()
         positions = (checkpoint or {}).get("sources", {})
+        vendor_states = (checkpoint or {}).get("vendors", {})
         if checkpoint is not None:
             for warning in restore_state(self.aggregator, checkpoint.get("aggregator", {})):
                 log.warning("restoring state from %s: %s", self.config.state.path, warning)
             log.info("restored state from %s", self.config.state.path)
         for source_config in self.config.sources:
-            source = FileSource(source_config, positions.get(source_config.name) if checkpoint else None)
+            if source_config.type in VENDOR_FACTORIES:
+                poller = VENDOR_FACTORIES[source_config.type](source_config)
+                if source_config.name in vendor_states:
+                    poller.restore(vendor_states[source_config.name])
+                self.pollers.append(poller)
+                continue
+            source = SOURCE_FACTORIES[source_config.type](
+                source_config, positions.get(source_config.name) if checkpoint else None)
             parser = make_parser(source_config.format, self.config.labels.attribution, source_config.labels)
             self.sources.append(source)
-            self.ingestors[source.name] = RecordIngestor(source.name, parser, self.aggregator,
-                                                         source_config.max_line_bytes)
+            self.ingestors[source.name] = RecordIngestor(
+                source.name, parser, self.aggregator, getattr(source_config, "max_line_bytes", 1 << 20))
         self._publish()
 
     def run(self) -> None:
@@ -84,27 +95,34 @@ class Service:
         self.checkpoint()
 
     def poll_once(self) -> int:
-        """Read every source once and return the number of records read."""
+        """Read every source once, poll the vendor APIs that are due, and return the records read."""
         total = 0
         for source in self.sources:
             records = source.poll()
             if records:
                 self.ingestors[source.name].ingest(records)
                 total += len(records)
+        now = time.time()
+        for poller in self.pollers:
+            if poller.due(now):
+                poller.poll(now)
         return total
 
     def checkpoint(self) -> None:
         """Persist aggregator state and source positions together, then publish a snapshot."""
         entries = {"aggregator": export_state(self.aggregator),
-                   "sources": {source.name: source.positions() for source in self.sources}}
+                   "sources": {source.name: source.positions() for source in self.sources},
+                   "vendors": {poller.name: poller.export_state() for poller in self.pollers}}
         self.store.save(entries)
         self._publish()
 
     def _publish(self) -> None:
         self._snapshot = self._builder.build(self.aggregator)
+        for poller in self.pollers:
+            poller.publish()
 
     def close(self) -> None:
-        for source in self.sources:
+        for source in [*self.sources, *self.pollers]:
             source.close()
         self.store.close()
 
@@ -118,7 +136,18 @@ class Service:
 
     def source_statuses(self) -> dict[str, SourceStatus]:
         return {source.name: SourceStatus(source.up, source.last_success, dict(source.errors))
-                for source in self.sources}
+                for source in [*self.sources, *self.pollers]}
+
+
+class _VendorCollector:
+    """Renders what each vendor poller last published."""
+
+    def __init__(self, pollers: list[VendorPoller]) -> None:
+        self._pollers = pollers
+
+    def collect(self):
+        for poller in self._pollers:
+            yield from poller.collect()
 
 
 def serve(config: Config) -> int:

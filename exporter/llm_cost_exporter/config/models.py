@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from .base import LABEL_NAME, Strict
 from .durations import Duration
+from .sources import AnySourceConfig, FileSourceConfig, SourceConfig
 
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+__all__ = ["AnySourceConfig", "Config", "FileSourceConfig", "SourceConfig"]
 
 DEFAULT_ATTRIBUTION = ["feature", "intent", "cohort", "cost_center", "product_line"]
 
@@ -20,20 +21,6 @@ RESERVED_LABELS = frozenset(
     {"provider", "model", "token_type", "status", "error_class", "tool", "source", "reason", "result",
      "window", "quantile", "user", "budget", "period", "label", "le", "job", "instance", "scope", "key"}
 )
-
-SOURCE_TYPES = (
-    "file",
-    "s3",
-    "cloudwatch_logs",
-    "openai_usage",
-    "anthropic_usage",
-    "bedrock_cloudwatch",
-    "aws_cost_explorer",
-)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerConfig(Strict):
@@ -59,48 +46,6 @@ class ServerConfig(Strict):
 class StateConfig(Strict):
     path: Path = Path("/var/lib/llm-cost-exporter/state.db")
     checkpoint_interval: Duration = 1.0
-
-
-class SourceConfig(Strict):
-    """Settings every source type has; the `type` selects the subclass."""
-
-    name: str = Field(min_length=1)
-    type: str
-    format: str = "native"
-    labels: dict[str, str] = {}
-    poll_interval: Duration = 1.0
-
-    @field_validator("labels")
-    @classmethod
-    def _check_label_paths(cls, value: dict[str, str]) -> dict[str, str]:
-        for label, path in value.items():
-            if not LABEL_NAME.match(label):
-                raise ValueError(f"invalid label name {label!r}: use letters, digits and underscores")
-            if not path or path.startswith(".") or path.endswith(".") or ".." in path:
-                raise ValueError(f"invalid dotted path {path!r} for label {label!r}: write it as metadata.feature")
-        return value
-
-
-class FileSourceConfig(SourceConfig):
-    type: Literal["file"]
-    path: str = Field(min_length=1, description="file path or glob")
-    start_at: Literal["beginning", "end"] = "beginning"
-    follow: bool = True
-    max_line_bytes: int = Field(default=1 << 20, gt=0)
-
-
-class PlannedSourceConfig(SourceConfig):
-    """A source type the design names but this version does not read yet: rejected with a clear error."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    type: Literal["s3", "cloudwatch_logs", "openai_usage", "anthropic_usage", "bedrock_cloudwatch", "aws_cost_explorer"]
-
-    @model_validator(mode="after")
-    def _reject(self) -> PlannedSourceConfig:
-        raise ValueError(f"source type {self.type!r} is not supported by this version; use type: file")
-
-
-AnySourceConfig = Annotated[FileSourceConfig | PlannedSourceConfig, Field(discriminator="type")]
 
 
 class LabelsConfig(Strict):
