@@ -1,0 +1,302 @@
+"""Load and check alert_rules/values.yaml, the numbers every alert rule is built from."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SEVERITIES = ("page", "ticket")
+
+# Prometheus duration units, in seconds.
+_UNIT_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_DURATION = re.compile(r"^(?:\d+(?:y|w|d|h|ms|m|s))+$")
+_DURATION_PART = re.compile(r"(\d+)(y|w|d|h|ms|m|s)")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+# Windows of the exporter's rolling-window gauges (llm_user_spend_usd, llm_prompt_prefixes).
+GAUGE_WINDOWS = ("1h", "24h", "7d")
+USER_SPEND_QUANTILES = ("0.5", "0.9", "0.95", "0.99", "1")
+
+
+class ValuesError(ValueError):
+    """Raised when values.yaml holds a missing, unknown or meaningless value."""
+
+
+def parse_duration(text: str) -> float:
+    """Return the length of a Prometheus duration such as `15m` or `1h30m` in seconds."""
+    if not isinstance(text, str) or not _DURATION.match(text):
+        raise ValueError(f"invalid duration {text!r}: expected Prometheus notation such as 15m, 1h or 7d")
+    return sum(int(count) * _UNIT_SECONDS[unit] for count, unit in _DURATION_PART.findall(text))
+
+
+def load_values(path: Path) -> dict[str, Any]:
+    """Read a values file. Checking is left to `check_values`, so all problems are reported at once."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValuesError(f"cannot read values file {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ValuesError(f"invalid YAML in values file {path}: {err}") from err
+    if not isinstance(data, dict):
+        raise ValuesError(f"invalid values file {path}: expected a mapping at the top level")
+    return data
+
+
+def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of `values` with `overrides` merged in, mapping by mapping.
+
+    An override may only replace a key that exists in `values`, so a misspelled key
+    fails instead of being ignored. Lists and scalars replace the old value whole.
+    """
+    merged = copy.deepcopy(values)
+    _merge(merged, overrides, "")
+    return merged
+
+
+def _merge(target: dict[str, Any], overrides: dict[str, Any], prefix: str) -> None:
+    for key, value in overrides.items():
+        path = f"{prefix}{key}"
+        if key not in target:
+            known = ", ".join(sorted(str(k) for k in target))
+            raise ValuesError(f"unknown value {path}: expected one of {known}")
+        if isinstance(value, dict) and isinstance(target[key], dict) and value:
+            _merge(target[key], value, f"{path}.")
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class _Checker:
+    """Read values by dotted path and collect every problem into one list."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.errors: list[str] = []
+
+    def get(self, path: str) -> Any:
+        node: Any = self.values
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                self.errors.append(f"{path}: missing")
+                return None
+            node = node[part]
+        return node
+
+    def duration(self, path: str, allow_zero: bool = False) -> float | None:
+        text = self.get(path)
+        if text is None:
+            return None
+        try:
+            seconds = parse_duration(str(text)) if text != 0 else 0.0
+        except ValueError as err:
+            self.errors.append(f"{path}: {err}")
+            return None
+        if seconds == 0 and not allow_zero:
+            self.errors.append(f"{path}: must be longer than 0, got {text}")
+            return None
+        return seconds
+
+    def number(self, path: str, minimum: float | None = None, exclusive: bool = False,
+               maximum: float | None = None) -> float | None:
+        value = self.get(path)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.errors.append(f"{path}: expected a number, got {value!r}")
+            return None
+        if minimum is not None and (value <= minimum if exclusive else value < minimum):
+            relation = "greater than" if exclusive else "at least"
+            self.errors.append(f"{path}: must be {relation} {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            self.errors.append(f"{path}: must be at most {maximum:g}, got {value:g}")
+        return float(value)
+
+    def severity(self, path: str) -> None:
+        value = self.get(path)
+        if value is not None and value not in SEVERITIES:
+            self.errors.append(f"{path}: must be one of {', '.join(SEVERITIES)}, got {value!r}")
+
+    def labels(self, path: str, allow_empty: bool = False) -> None:
+        value = self.get(path)
+        if value is None:
+            return
+        if not isinstance(value, list) or (not value and not allow_empty):
+            self.errors.append(f"{path}: expected a list of label names, got {value!r}")
+            return
+        for name in value:
+            if not isinstance(name, str) or not _LABEL_NAME.match(name):
+                self.errors.append(f"{path}: invalid label name {name!r}")
+
+    def choice(self, path: str, choices: tuple[str, ...]) -> None:
+        value = self.get(path)
+        if value is not None and str(value) not in choices:
+            self.errors.append(f"{path}: must be one of {', '.join(choices)}, got {value!r}")
+
+    def shorter(self, short_path: str, short: float | None, long_path: str, long: float | None) -> None:
+        if short is not None and long is not None and short >= long:
+            self.errors.append(
+                f"{short_path} ({self.get(short_path)}) must be shorter than "
+                f"{long_path} ({self.get(long_path)})"
+            )
+
+
+def check_values(values: dict[str, Any], source: str = "values") -> None:
+    """Raise ValuesError listing every value that is missing or makes no sense."""
+    c = _Checker(values)
+
+    selector = c.get("selector")
+    if selector is not None:
+        if not isinstance(selector, dict):
+            c.errors.append(f"selector: expected a mapping of label name to value, got {selector!r}")
+        else:
+            for name, value in selector.items():
+                if not _LABEL_NAME.match(str(name)) or not isinstance(value, str):
+                    c.errors.append(f"selector: invalid matcher {name!r}: {value!r}")
+    c.labels("keep_labels", allow_empty=True)
+    url = c.get("runbook_base_url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        c.errors.append(f"runbook_base_url: expected an http or https URL, got {url!r}")
+    c.duration("interval")
+    c.duration("baseline_interval")
+
+    a = "alerts.LLMBudgetProjectedOverrun"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.duration(f"{a}.window")
+    c.number(f"{a}.min_spend_fraction", minimum=0, maximum=1)
+
+    a = "alerts.LLMBudgetExhausted"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+
+    a = "alerts.LLMSpendBurnRateHigh"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.duration(f"{a}.keep_firing_for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    short = c.duration(f"{a}.short_window")
+    long = c.duration(f"{a}.long_window")
+    baseline = c.duration(f"{a}.baseline_window")
+    c.shorter(f"{a}.short_window", short, f"{a}.long_window", long)
+    c.shorter(f"{a}.long_window", long, f"{a}.baseline_window", baseline)
+    c.number(f"{a}.factor", minimum=1, exclusive=True)
+    c.number(f"{a}.min_spend_usd_per_hour", minimum=0)
+    if not isinstance(c.get(f"{a}.breaker"), bool):
+        c.errors.append(f"{a}.breaker: expected true or false")
+
+    a = "alerts.LLMCacheHitRatioDrop"
+    c.severity(f"{a}.severity")
+    c.labels(f"{a}.group_by")
+    c.number(f"{a}.min_prompt_tokens_per_hour", minimum=0)
+    wow = c.duration(f"{a}.week_over_week.window")
+    c.shorter(f"{a}.week_over_week.window", wow, "one week", 7 * 86400)
+    c.number(f"{a}.week_over_week.max_drop_points", minimum=0, exclusive=True, maximum=100)
+    c.duration(f"{a}.week_over_week.for", allow_zero=True)
+    fast = c.duration(f"{a}.hour_over_day.window")
+    fast_base = c.duration(f"{a}.hour_over_day.baseline_window")
+    c.shorter(f"{a}.hour_over_day.window", fast, f"{a}.hour_over_day.baseline_window", fast_base)
+    c.number(f"{a}.hour_over_day.max_drop_points", minimum=0, exclusive=True, maximum=100)
+    c.duration(f"{a}.hour_over_day.for", allow_zero=True)
+
+    a = "alerts.LLMPromptPrefixChurn"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    c.choice(f"{a}.prefix_window", GAUGE_WINDOWS)
+    prefix_window = c.get(f"{a}.prefix_window")
+    prefix_seconds = parse_duration(prefix_window) if prefix_window in GAUGE_WINDOWS else None
+    baseline = c.duration(f"{a}.baseline_window")
+    c.shorter(f"{a}.prefix_window", prefix_seconds, f"{a}.baseline_window", baseline)
+    c.number(f"{a}.factor", minimum=1, exclusive=True)
+    c.number(f"{a}.min_prefixes", minimum=0)
+
+    a = "alerts.LLMCostPerRequestAnomaly"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    window = c.duration(f"{a}.window")
+    baseline = c.duration(f"{a}.baseline_window")
+    c.shorter(f"{a}.window", window, f"{a}.baseline_window", baseline)
+    c.number(f"{a}.k", minimum=0, exclusive=True)
+    c.number(f"{a}.min_stddev_fraction", minimum=0)
+    c.number(f"{a}.min_requests_per_hour", minimum=0)
+
+    a = "alerts.LLMCallMultiplicityDrift"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    window = c.duration(f"{a}.window")
+    c.shorter(f"{a}.window", window, "one week", 7 * 86400)
+    c.number(f"{a}.max_increase_percent", minimum=0, exclusive=True)
+    c.number(f"{a}.min_increase_calls", minimum=0)
+    c.number(f"{a}.min_requests_per_hour", minimum=0)
+
+    a = "alerts.LLMRetryCostHigh"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    if "feature" not in (c.get(f"{a}.group_by") or ["feature"]):
+        c.errors.append(f"{a}.group_by: must contain feature, the label that joins retry cost to spend")
+    c.duration(f"{a}.window")
+    c.number(f"{a}.max_share", minimum=0, exclusive=True, maximum=1)
+    c.number(f"{a}.min_retry_cost_usd_per_hour", minimum=0)
+
+    a = "alerts.LLMHeavyUserCohortSpend"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.choice(f"{a}.window", GAUGE_WINDOWS)
+    c.choice(f"{a}.quantile", USER_SPEND_QUANTILES)
+    assumptions = c.get(f"{a}.assumptions_usd")
+    if assumptions is not None:
+        if not isinstance(assumptions, dict):
+            c.errors.append(f"{a}.assumptions_usd: expected a mapping of cohort to USD")
+        else:
+            for cohort in assumptions:
+                c.number(f"{a}.assumptions_usd.{cohort}", minimum=0)
+    c.number(f"{a}.default_assumption_usd", minimum=0)
+    c.number(f"{a}.min_active_users", minimum=0)
+
+    a = "alerts.LLMCostReconciliationGap"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.labels(f"{a}.group_by")
+    c.duration(f"{a}.window")
+    delay = c.duration(f"{a}.vendor_delay", allow_zero=True)
+    max_age = c.duration(f"{a}.max_vendor_data_age")
+    if delay is not None and max_age is not None and max_age < delay:
+        c.errors.append(
+            f"{a}.max_vendor_data_age ({c.get(f'{a}.max_vendor_data_age')}) must be at least "
+            f"{a}.vendor_delay ({c.get(f'{a}.vendor_delay')})"
+        )
+    c.number(f"{a}.max_gap_percent", minimum=0, exclusive=True)
+    c.number(f"{a}.min_vendor_cost_usd", minimum=0)
+
+    a = "alerts.LLMCostExporterDown"
+    c.severity(f"{a}.instance_severity")
+    c.severity(f"{a}.job_severity")
+    c.duration(f"{a}.for", allow_zero=True)
+
+    a = "alerts.LLMCostSourceStale"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.duration(f"{a}.max_source_age")
+    c.duration(f"{a}.max_vendor_data_age")
+
+    a = "alerts.LLMCostEventsRejected"
+    c.severity(f"{a}.severity")
+    c.duration(f"{a}.for", allow_zero=True)
+    c.duration(f"{a}.window")
+    c.number(f"{a}.max_share", minimum=0, exclusive=True, maximum=1)
+    c.number(f"{a}.min_rejected_per_minute", minimum=0)
+
+    for a in ("alerts.LLMCostLabelOverflow", "alerts.LLMCostUnpricedTokens"):
+        c.severity(f"{a}.severity")
+        c.duration(f"{a}.for", allow_zero=True)
+        c.duration(f"{a}.window")
+
+    if c.errors:
+        listing = "\n".join(f"  - {error}" for error in c.errors)
+        raise ValuesError(f"invalid values in {source}:\n{listing}")
