@@ -103,9 +103,13 @@ def retry_storm(profile: Profile, elapsed: float) -> Profile:
 
 
 def cache_break(profile: Profile, elapsed: float) -> Profile:
-    """The feature with the largest cached prefix puts the current minute in its system prompt."""
+    """The feature with the largest cached prefix puts the current time in its system prompt.
+
+    The timestamp has one-second resolution, so nearly every request has a new prefix hash
+    and misses the cache on its first call.
+    """
     target = max(profile.features, key=lambda f: (f.cache.prefix_tokens, f.name))
-    cache = target.cache.model_copy(update={"prefix_churn_seconds": 60.0, "prefix_version": "v2-timestamped"})
+    cache = target.cache.model_copy(update={"prefix_churn_seconds": 1.0, "prefix_version": "v2-timestamped"})
     return replace_feature(profile, target.name, cache=cache)
 
 
