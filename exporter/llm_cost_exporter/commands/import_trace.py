@@ -100,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
         with _open_trace(args.trace) as trace, _open_output(args.output) as out:
             write_records(_convert(args, trace, stats), out)
     except TraceError as err:
-        log.error("cannot import %s: %s", args.trace, err)
+        log.error("failed to import %s: %s", args.trace, err)
         return 1
     except BrokenPipeError:
         raise
     except OSError as err:
-        log.error("cannot import %s: %s: %s", args.trace, err.filename or args.output, err.strerror)
+        log.error("failed to import %s: %s: %s", args.trace, err.filename or args.output, err.strerror)
         return 1
 
     if stats.skipped:
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             stats.first_problem,
         )
     if stats.written == 0:
-        log.error("no valid rows in %s; check --format (%s)", args.trace, args.format)
+        log.error("no valid rows in %s: check that --format %s matches the file", args.trace, args.format)
         return 1
     log.info("wrote %d lines from %s", stats.written, args.trace)
     return 0
@@ -154,7 +154,7 @@ def _warn_if_unpriced(provider: str, model: str) -> None:
         calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model, provider_id=provider)
     except LookupError:
         log.warning(
-            "genai-prices has no price for provider %r model %r; the exporter counts its tokens as "
+            "genai-prices has no price for provider %r model %r. The exporter counts its tokens as "
             "unpriced unless the config has a pricing override or alias for it",
             provider,
             model,

@@ -70,13 +70,14 @@ def register(subparsers) -> None:
         help="generate a realistic gateway log in the native format",
         description=(
             "Generate a gateway log of model calls, tool calls, retries and request ends from a "
-            "workload profile. --events and --days write in event time as fast as possible and "
-            "are deterministic for a given --seed and --start; --rate appends in wall-clock time "
-            "with current timestamps until --duration passes or SIGINT or SIGTERM arrives."
+            "workload profile. --events and --days write in event time as fast as possible, and "
+            "the output is the same for the same --seed and --start. --rate appends in wall-clock "
+            "time with current timestamps until --duration passes or SIGINT or SIGTERM arrives."
         ),
         epilog=f"scenarios (--scenario NAME):\n{scenario_lines}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--events", type=_positive_int, metavar="N", help="write N lines in event time")
     mode.add_argument(
@@ -88,6 +89,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--duration", type=parse_duration, metavar="DURATION", help="with --rate: stop after this long (e.g. 90s, 15m)"
     )
+
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     parser.add_argument(
         "--start",
@@ -102,6 +104,7 @@ def register(subparsers) -> None:
         metavar="R",
         help="mean requests per second in event time, replacing the profile's requests_per_second",
     )
+
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), metavar="NAME", help="add a named failure")
     parser.add_argument(
         "--onset",
@@ -109,7 +112,10 @@ def register(subparsers) -> None:
         help="start of the scenario's failure: RFC 3339, or a duration after --start such as 21d "
         "(default: depends on the scenario, mostly the last week)",
     )
-    parser.add_argument("--output", metavar="FILE", help="file to write (live mode appends); default: standard output")
+
+    parser.add_argument(
+        "--output", metavar="FILE", help="file to write, appended to in live mode (default: standard output)"
+    )
     parser.set_defaults(handler=run, parser=parser)
 
 
@@ -164,7 +170,7 @@ def _run_batch(args: argparse.Namespace, parser: argparse.ArgumentParser, profil
     except BrokenPipeError:
         raise
     except OSError as err:
-        log.error("cannot write %s: %s", args.output, err.strerror)
+        log.error("failed to write %s: %s", args.output, err.strerror)
         return 1
     log.info("wrote %d lines starting at %s in %.1f s", written, format_rfc3339(start), time.monotonic() - began)
     return 0
@@ -216,7 +222,7 @@ def _run_live(args: argparse.Namespace, profile: Profile) -> int:
     except BrokenPipeError:
         raise
     except OSError as err:
-        log.error("cannot write %s: %s", args.output, err.strerror)
+        log.error("failed to write %s: %s", args.output, err.strerror)
         return 1
     finally:
         for sig, handler in previous.items():

@@ -21,7 +21,7 @@ from .compiled import CompiledFeature, CompiledIntent, CompiledProfile
 from .profile import LogNormal, ModelChoice
 from .timeline import Timeline
 
-# Seconds a failed call takes before the gateway sees the error.
+# Seconds a failed call takes before the gateway receives the error.
 ERROR_LATENCY_SECONDS = {
     "rate_limit": 0.05,
     "timeout": 30.0,

@@ -12,7 +12,7 @@ from .generator import Event
 from .timestamps import TimestampFormatter
 
 BATCH_LINES = 4096
-# Longest sleep of the live loop, so a stop request is noticed within this many seconds.
+# Maximum sleep of the live loop, so the loop notices a stop request within this many seconds.
 LIVE_TICK_SECONDS = 0.1
 
 

@@ -76,7 +76,7 @@ class Intent(_Frozen):
     # Model calls per request are 1 + Poisson(model_calls_mean - 1), clipped to model_calls_max.
     model_calls_mean: float = Field(default=1.0, ge=1)
     model_calls_max: int = Field(default=1, ge=1, le=250)
-    # Probability that a model call other than the last one asks for tools, and how many.
+    # Probability that a model call other than the last one requests tool calls, and their maximum.
     tool_call_probability: float = Field(default=0.0, ge=0, le=1)
     tool_calls_max: int = Field(default=1, ge=1, le=16)
     loop: AgentLoop | None = None
@@ -146,7 +146,7 @@ class Retries(_Frozen):
     def _check_classes(cls, value: frozenset[str]) -> frozenset[str]:
         unknown = sorted(value - ERROR_CLASSES)
         if unknown:
-            raise ValueError(f"unknown error classes {unknown}; expected some of {sorted(ERROR_CLASSES)}")
+            raise ValueError(f"unknown error classes {unknown}, expected some of {sorted(ERROR_CLASSES)}")
         return value
 
 
@@ -251,7 +251,7 @@ def load_profile(path: str | Path | None = None) -> Profile:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
-            raise ProfileError(f"cannot read workload profile {path}: {err.strerror}") from None
+            raise ProfileError(f"failed to read workload profile {path}: {err.strerror}") from None
         source = str(path)
     try:
         data = yaml.safe_load(text)

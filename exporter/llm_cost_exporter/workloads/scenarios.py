@@ -64,7 +64,7 @@ def busiest_provider(profile: Profile) -> str:
 
 
 def heavy_users(profile: Profile, elapsed: float) -> Profile:
-    """Five new users of the largest cohort send 15% of its requests with 6x larger prompts."""
+    """Add five new users to the largest cohort who send 15% of its requests with 6x larger prompts."""
     target = max(profile.cohorts, key=lambda c: c.weight)
     heavy = HeavyUsers(count=5, request_share=0.15, token_multiplier=6.0)
     cohorts = tuple(c.model_copy(update={"heavy_users": heavy}) if c is target else c for c in profile.cohorts)
@@ -76,7 +76,7 @@ CAMPAIGN_SECONDS = 3 * DAY
 
 
 def campaign_surge(profile: Profile, elapsed: float) -> Profile:
-    """The busiest feature gets 5x its traffic for three days; other features keep theirs."""
+    """Multiply the traffic of the busiest feature by 5 for three days, leaving the others as they are."""
     if elapsed >= CAMPAIGN_SECONDS:
         return profile
     target = busiest_feature(profile)
@@ -87,13 +87,13 @@ def campaign_surge(profile: Profile, elapsed: float) -> Profile:
 
 
 def agent_loop(profile: Profile, elapsed: float) -> Profile:
-    """One in twenty requests of the deepest agent workflow loops for 40 model calls."""
+    """Make one in twenty requests of the deepest agent workflow loop for 40 model calls."""
     feature, intent = deepest_agent_intent(profile)
     return replace_intent(profile, feature.name, intent.name, loop=AgentLoop(probability=0.05, model_calls=40))
 
 
 def retry_storm(profile: Profile, elapsed: float) -> Profile:
-    """The busiest provider rate-limits 30% of calls and times out 5% of them."""
+    """Make the busiest provider rate-limit 30% of calls and time out 5% of them."""
     provider = busiest_provider(profile)
     errors = profile.errors
     rates = dict(errors.provider_rates.get(provider, errors.rates))
@@ -103,7 +103,7 @@ def retry_storm(profile: Profile, elapsed: float) -> Profile:
 
 
 def cache_break(profile: Profile, elapsed: float) -> Profile:
-    """The feature with the largest cached prefix puts the current time in its system prompt.
+    """Put the current time into the system prompt of the feature with the largest cached prefix.
 
     The timestamp has one-second resolution, so nearly every request has a new prefix hash
     and misses the cache on its first call.
@@ -117,7 +117,7 @@ MULTIPLICITY_RAMP_SECONDS = WEEK
 
 
 def multiplicity_drift(profile: Profile, elapsed: float) -> Profile:
-    """Model calls per request of the deepest agent workflow grow from 3 to 7 over a week.
+    """Grow the model calls per request of the deepest agent workflow from 3 to 7 over a week.
 
     For an intent whose baseline mean is not 3, the mean grows by the same factor, 7/3.
     """
@@ -137,7 +137,7 @@ OUTPUT_FACTOR = 3.0
 
 
 def output_mix_shift(profile: Profile, elapsed: float) -> Profile:
-    """Every intent of the busiest feature answers with 3x more output tokens."""
+    """Triple the output tokens of every intent of the busiest feature."""
     target = busiest_feature(profile)
     intents = tuple(
         i.model_copy(
@@ -159,7 +159,7 @@ WEEKLY_GROWTH = 0.20
 
 
 def budget_growth(profile: Profile, elapsed: float) -> Profile:
-    """All traffic grows by 20% a week, compounded, from the onset."""
+    """Grow all traffic by 20% a week, compounded, from the onset."""
     factor = (1.0 + WEEKLY_GROWTH) ** (elapsed / WEEK)
     return profile.model_copy(update={"rate_multiplier": profile.rate_multiplier * factor})
 

@@ -188,12 +188,12 @@ def convert_azure(
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
-        raise TraceError("the trace is empty; expected a CSV header with " + ", ".join(AZURE_COLUMNS))
+        raise TraceError("empty trace, expected a CSV header with " + ", ".join(AZURE_COLUMNS))
     header = [name.strip().lstrip("\ufeff") for name in header]
     missing = [name for name in AZURE_COLUMNS if name not in header]
     if missing:
         raise TraceError(
-            f"the CSV header lacks the columns {missing}; expected {', '.join(AZURE_COLUMNS)}, "
+            f"the CSV header lacks the columns {missing}. Expected {', '.join(AZURE_COLUMNS)}, "
             f"found {header[:5]}{' ...' if len(header) > 5 else ''}"
         )
     ts_column, context_column, generated_column = (header.index(name) for name in AZURE_COLUMNS)
