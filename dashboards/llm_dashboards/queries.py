@@ -1,0 +1,494 @@
+"""Every PromQL expression of the dashboards.
+
+A `Scope` knows the shared settings and which template variables the dashboard
+defines, and builds each selector from the labels the metric carries: a variable
+only filters metrics that have its label, so picking a feature never empties a
+panel of a metric without a `feature` label. Windows and thresholds that an alert
+also uses come from the settings, so the dashboard shows what the alert evaluates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .grafana import Query
+from .settings import Settings
+
+ATTRIBUTION = ("feature", "intent", "cohort", "cost_center", "product_line")
+# Label that Prometheus adds to tell clusters apart (an external or relabelled label).
+CLUSTER_LABEL = "cluster"
+
+# Labels of each exported metric that a template variable may filter on.
+METRIC_LABELS: dict[str, tuple[str, ...]] = {
+    "llm_tokens_total": ATTRIBUTION,
+    "llm_cost_usd_total": ATTRIBUTION,
+    "llm_calls_total": ATTRIBUTION,
+    "llm_retries_total": ("feature",),
+    "llm_retry_cost_usd_total": ("feature",),
+    "llm_tool_calls_total": ("feature",),
+    "llm_request_cost_usd": ("feature", "intent", "cohort"),
+    "llm_request_model_calls": ("feature", "intent"),
+    "llm_request_tool_calls": ("feature", "intent"),
+    "llm_user_spend_usd": ("cohort",),
+    "llm_active_users": ("cohort",),
+    "llm_top_user_spend_usd": ("cohort",),
+    "llm_prompt_prefixes": ("feature",),
+    "llm_budget_usd": ("budget",),
+    "llm_budget_spend_usd": ("budget",),
+    "llm_budget_period_end_timestamp_seconds": ("budget",),
+    "llm_vendor_cost_usd_total": (),
+    "llm_vendor_data_end_timestamp_seconds": (),
+    "llm_breaker_open": (),
+    "llm_exporter_source_up": (),
+    "llm_exporter_source_last_success_timestamp_seconds": (),
+    "llm_exporter_events_total": (),
+    "llm_exporter_events_rejected_total": (),
+    "llm_exporter_unpriced_tokens_total": (),
+    "llm_exporter_label_overflow_total": (),
+    "llm_exporter_build_info": (),
+}
+
+# Token types that make up the prompt: the cache-hit ratio is cache_read over all three.
+PROMPT_TOKEN_TYPES = "input|cache_read|cache_write"
+QUANTILES = (("P50", "0.5"), ("P95", "0.95"), ("P99", "0.99"))
+RATE = "$__rate_interval"
+PER_HOUR = 3600
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The settings plus the template variables of one dashboard."""
+
+    settings: Settings
+    variables: frozenset[str]
+
+    def sel(self, metric: str, attribution: bool = True, **fixed: str) -> str:
+        """Build the selector of `metric`: the shared matchers, then variables, then `fixed`.
+
+        The shared matchers (job, and cluster where the values pin one) are the ones
+        the alert rules use. A fixed value containing `|` becomes a regex match. With
+        `attribution` false only the shared matchers and the cluster variable apply,
+        for queries that compare with data that carries no attribution labels.
+        """
+        base_metric = metric.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+        if base_metric not in METRIC_LABELS:
+            raise KeyError(f"metric {metric!r} is not in the metric catalogue")
+        matchers = [f'{label}="{value}"' for label, value in self.settings.selector.items()]
+        if CLUSTER_LABEL in self.variables and CLUSTER_LABEL not in self.settings.selector:
+            matchers.append(f'{CLUSTER_LABEL}=~"${CLUSTER_LABEL}"')
+        if attribution:
+            for label in METRIC_LABELS[base_metric]:
+                if label in self.variables and label not in fixed:
+                    matchers.append(f'{label}=~"${label}"')
+        for label, value in fixed.items():
+            operator = "=~" if "|" in value else "="
+            matchers.append(f'{label}{operator}"{value}"')
+        return f"{metric}{{{', '.join(matchers)}}}"
+
+    def by(self, *labels: str) -> str:
+        return f"by ({', '.join(labels)})"
+
+
+def _legend(labels: Iterable[str]) -> str:
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+# Cost overview
+
+
+def spend_per_hour(s: Scope) -> Query:
+    window = s.settings.burn_long_window
+    return Query(f"sum(rate({s.sel('llm_cost_usd_total')}[{window}])) * {PER_HOUR}", f"spend, last {window}")
+
+
+def spend_in_range(s: Scope) -> Query:
+    return Query(f"sum(increase({s.sel('llm_cost_usd_total')}[$__range]))", "spend", instant=True)
+
+
+def requests_per_second(s: Scope) -> Query:
+    return Query(f"sum(rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))", "requests")
+
+
+def mean_cost_per_request(s: Scope) -> Query:
+    total = f"sum(rate({s.sel('llm_request_cost_usd_sum')}[{RATE}]))"
+    count = f"sum(rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))"
+    return Query(f"{total} / {count}", "mean cost per request")
+
+
+def spend_against_baseline(s: Scope) -> list[Query]:
+    """Spend per hour over the burn-rate alert's windows, its baseline and the alert level."""
+    long = s.settings.burn_long_window
+    short = s.settings.burn_short_window
+    baseline = s.settings.burn_baseline_window
+    factor = s.settings.burn_factor
+    metric = s.sel("llm_cost_usd_total")
+    return [
+        Query(f"sum(rate({metric}[{long}])) * {PER_HOUR}", f"spend, last {long}"),
+        Query(f"sum(rate({metric}[{short}])) * {PER_HOUR}", f"spend, last {short}"),
+        Query(f"sum(rate({metric}[{baseline}])) * {PER_HOUR}", f"{baseline} average"),
+        Query(
+            f"sum(rate({metric}[{baseline}])) * {PER_HOUR} * {factor:g}",
+            f"alert level ({factor:g}x {baseline} average)",
+        ),
+    ]
+
+
+def burn_rate_by_group(s: Scope) -> list[Query]:
+    """Spend rate over the alert's long and short windows divided by the baseline rate, per group."""
+    group = ", ".join(s.settings.burn_group_by)
+    baseline = s.settings.burn_baseline_window
+    metric = s.sel("llm_cost_usd_total")
+    return [
+        Query(
+            f"sum by ({group}) (rate({metric}[{window}])) / sum by ({group}) (rate({metric}[{baseline}]))",
+            f"{_legend(s.settings.burn_group_by)}, last {window}",
+        )
+        for window in (s.settings.burn_long_window, s.settings.burn_short_window)
+    ]
+
+
+def spend_per_hour_by_group(s: Scope) -> Query:
+    group = ", ".join(s.settings.burn_group_by)
+    window = s.settings.burn_long_window
+    metric = s.sel("llm_cost_usd_total")
+    return Query(f"sum by ({group}) (rate({metric}[{window}])) * {PER_HOUR}", _legend(s.settings.burn_group_by))
+
+
+def cost_per_request_quantiles(s: Scope, label: str = "feature") -> list[Query]:
+    metric = s.sel("llm_request_cost_usd_bucket")
+    return [
+        Query(
+            f"histogram_quantile({quantile}, sum by ({label}, le) (rate({metric}[{RATE}])))",
+            f"{name} {{{{{label}}}}}",
+        )
+        for name, quantile in QUANTILES
+    ]
+
+
+def requests_by(s: Scope, label: str) -> Query:
+    return Query(f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))", f"{{{{{label}}}}}")
+
+
+def _projection(s: Scope) -> str:
+    """Period spend projected to the period end from its slope over the projection window.
+
+    spend + deriv(spend[w]) * (end - now) is predict_linear() with a horizon per
+    budget, which predict_linear cannot take because its horizon is one scalar.
+    The spend gauge restarts at zero with each period, so the projection reads low
+    for one window after a period starts.
+    """
+    spend = s.sel("llm_budget_spend_usd")
+    end = s.sel("llm_budget_period_end_timestamp_seconds")
+    window = s.settings.projection_window
+    remaining = f"clamp_min({end} - time(), 0)"
+    return f"max by (budget) ({spend} + deriv({spend}[{window}]) * {remaining})"
+
+
+def budget_spend(s: Scope) -> list[Query]:
+    """Period-to-date spend, the budget, and the spend projected to the period end."""
+    return [
+        Query(f"max by (budget) ({s.sel('llm_budget_spend_usd')})", "{{budget}} spend"),
+        Query(f"max by (budget) ({s.sel('llm_budget_usd')})", "{{budget}} budget"),
+        Query(_projection(s), "{{budget}} projected at period end"),
+    ]
+
+
+def budget_projected_use(s: Scope) -> Query:
+    return Query(f"{_projection(s)} / max by (budget) ({s.sel('llm_budget_usd')})", "{{budget}}")
+
+
+def budget_use(s: Scope) -> Query:
+    spend = s.sel("llm_budget_spend_usd")
+    budget = s.sel("llm_budget_usd")
+    return Query(f"max by (budget) ({spend}) / max by (budget) ({budget})", "{{budget}}")
+
+
+def breakers_open(s: Scope) -> Query:
+    # The gauge has series only while the breaker holds a key open.
+    return Query(f"sum({s.sel('llm_breaker_open')}) or vector(0)", "open breakers")
+
+
+# Telemetry health
+
+
+def sources_up(s: Scope) -> Query:
+    return Query(f"min by (source) ({s.sel('llm_exporter_source_up')})", "{{source}}")
+
+
+def source_age(s: Scope) -> Query:
+    metric = s.sel("llm_exporter_source_last_success_timestamp_seconds")
+    return Query(f"time() - max by (source) ({metric})", "{{source}}")
+
+
+def events_per_second(s: Scope) -> Query:
+    return Query(f"sum by (result) (rate({s.sel('llm_exporter_events_total')}[{RATE}]))", "{{result}}")
+
+
+def rejected_share(s: Scope) -> Query:
+    rejected = s.sel("llm_exporter_events_total", result="rejected")
+    events = s.sel("llm_exporter_events_total")
+    # No rejected series exists until the first rejection, so absence reads as 0.
+    return Query(
+        f"(sum(rate({rejected}[{RATE}])) or vector(0)) / sum(rate({events}[{RATE}]))",
+        "rejected share",
+    )
+
+
+def telemetry_problems(s: Scope) -> list[Query]:
+    """Rates of rejected records, unpriced tokens and label overflow; zero while none occurred."""
+    return [
+        Query(
+            f"sum by (reason) (rate({s.sel('llm_exporter_events_rejected_total')}[{RATE}]))"
+            " or label_replace(vector(0), \"reason\", \"none\", \"\", \"\")",
+            "rejected: {{reason}}",
+        ),
+        Query(
+            f"sum(rate({s.sel('llm_exporter_unpriced_tokens_total')}[{RATE}])) or vector(0)",
+            "unpriced tokens",
+        ),
+        Query(
+            f"sum(rate({s.sel('llm_exporter_label_overflow_total')}[{RATE}])) or vector(0)",
+            "label overflow",
+        ),
+    ]
+
+
+# Unit economics
+
+
+def tokens_by_type(s: Scope, label: str = "intent") -> Query:
+    return Query(
+        f"sum by ({label}, token_type) (rate({s.sel('llm_tokens_total')}[{RATE}]))",
+        f"{{{{{label}}}}} {{{{token_type}}}}",
+    )
+
+
+def output_per_input_token(s: Scope, label: str = "intent") -> Query:
+    output = s.sel("llm_tokens_total", token_type="output")
+    prompt = s.sel("llm_tokens_total", token_type=PROMPT_TOKEN_TYPES)
+    return Query(
+        f"sum by ({label}) (rate({output}[{RATE}])) / sum by ({label}) (rate({prompt}[{RATE}]))",
+        f"{{{{{label}}}}}",
+    )
+
+
+def mean_cost_per_request_by(s: Scope, label: str, offset: str = "") -> Query:
+    shift = f" offset {offset}" if offset else ""
+    total = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_sum')}[{RATE}]{shift}))"
+    count = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]{shift}))"
+    legend = f"{{{{{label}}}}}, one week earlier" if offset else f"{{{{{label}}}}}"
+    return Query(f"{total} / {count}", legend)
+
+
+def price_per_million_tokens(s: Scope) -> Query:
+    cost = f"sum by (provider, model) (rate({s.sel('llm_cost_usd_total')}[{RATE}]))"
+    tokens = f"sum by (provider, model) (rate({s.sel('llm_tokens_total')}[{RATE}]))"
+    return Query(f"{cost} / {tokens} * 1e6", "{{provider}} {{model}}")
+
+
+def _mean_calls(s: Scope, histogram: str, label: str, offset: str = "") -> str:
+    window = s.settings.multiplicity_window
+    shift = f" offset {offset}" if offset else ""
+    total = s.sel(f"{histogram}_sum")
+    count = s.sel(f"{histogram}_count")
+    return f"sum by ({label}) (rate({total}[{window}]{shift})) / sum by ({label}) (rate({count}[{window}]{shift}))"
+
+
+def calls_per_request(s: Scope, histogram: str, label: str = "feature") -> list[Query]:
+    """Mean calls per request over the drift alert's window, now and one week earlier."""
+    return [
+        Query(_mean_calls(s, histogram, label), f"{{{{{label}}}}}"),
+        Query(_mean_calls(s, histogram, label, offset="1w"), f"{{{{{label}}}}}, one week earlier"),
+    ]
+
+
+def calls_per_request_change(s: Scope, histogram: str, label: str = "feature", legend_prefix: str = "") -> Query:
+    """Relative change of mean calls per request against one week earlier (0.25 is +25%)."""
+    now = _mean_calls(s, histogram, label)
+    week_ago = _mean_calls(s, histogram, label, offset="1w")
+    return Query(f"({now}) / ({week_ago}) - 1", f"{legend_prefix}{{{{{label}}}}}")
+
+
+def calls_per_request_p95(s: Scope, histogram: str, label: str = "feature") -> Query:
+    metric = s.sel(f"{histogram}_bucket")
+    return Query(
+        f"histogram_quantile(0.95, sum by ({label}, le) (rate({metric}[{RATE}])))",
+        f"P95 {{{{{label}}}}}",
+    )
+
+
+def _cache_hit_ratio(s: Scope, window: str, group: tuple[str, ...] = (), offset: str = "") -> str:
+    grouping = f" by ({', '.join(group)})" if group else ""
+    shift = f" offset {offset}" if offset else ""
+    cached = s.sel("llm_tokens_total", token_type="cache_read")
+    prompt = s.sel("llm_tokens_total", token_type=PROMPT_TOKEN_TYPES)
+    return f"sum{grouping} (rate({cached}[{window}]{shift})) / sum{grouping} (rate({prompt}[{window}]{shift}))"
+
+
+def cache_hit_ratio(s: Scope) -> list[Query]:
+    """Cache-hit ratio over the windows the drop alert compares."""
+    fast = s.settings.cache_fast_window
+    day = s.settings.cache_week_window
+    return [
+        Query(_cache_hit_ratio(s, fast), f"last {fast}"),
+        Query(_cache_hit_ratio(s, day), f"last {day}"),
+        Query(_cache_hit_ratio(s, day, offset="1w"), f"last {day}, one week earlier"),
+    ]
+
+
+def cache_hit_ratio_week_over_week(s: Scope) -> Query:
+    """Change in ratio points of the cache-hit ratio against the same window one week earlier."""
+    group = s.settings.cache_group_by
+    window = s.settings.cache_week_window
+    now = _cache_hit_ratio(s, window, group)
+    week_ago = _cache_hit_ratio(s, window, group, offset="1w")
+    return Query(f"({now}) - ({week_ago})", _legend(group))
+
+
+def cache_hit_ratio_hour_over_day(s: Scope) -> Query:
+    """Change in ratio points of the cache-hit ratio of the last hour against the last day."""
+    group = s.settings.cache_group_by
+    fast = _cache_hit_ratio(s, s.settings.cache_fast_window, group)
+    baseline = _cache_hit_ratio(s, s.settings.cache_fast_baseline_window, group)
+    return Query(f"({fast}) - ({baseline})", _legend(group))
+
+
+def prompt_prefixes(s: Scope) -> Query:
+    metric = s.sel("llm_prompt_prefixes", window=s.settings.prefix_window)
+    return Query(f"max by (feature) ({metric})", "{{feature}}")
+
+
+def retry_cost_per_hour(s: Scope) -> Query:
+    metric = s.sel("llm_retry_cost_usd_total")
+    return Query(f"sum by (error_class) (rate({metric}[{RATE}])) * {PER_HOUR}", "{{error_class}}")
+
+
+def retry_cost_share(s: Scope) -> Query:
+    """Retry cost of each error class as a share of its feature's spend, over the alert's window."""
+    window = s.settings.retry_window
+    retries = s.sel("llm_retry_cost_usd_total")
+    # Filter spend like the retry counters, which carry `feature` and no other attribution.
+    narrowed = Scope(s.settings, s.variables & {CLUSTER_LABEL, "feature"})
+    spend = narrowed.sel("llm_cost_usd_total")
+    return Query(
+        f"sum by (feature, error_class) (rate({retries}[{window}]))"
+        f" / on (feature) group_left sum by (feature) (rate({spend}[{window}]))",
+        "{{feature}} {{error_class}}",
+    )
+
+
+def retries_per_second(s: Scope) -> Query:
+    metric = s.sel("llm_retries_total")
+    return Query(f"sum by (error_class) (rate({metric}[{RATE}]))", "{{error_class}}")
+
+
+# Cohorts
+
+
+def user_spend_quantiles(s: Scope) -> Query:
+    metric = s.sel("llm_user_spend_usd", window="$window")
+    return Query(f"max by (cohort, quantile) ({metric})", "{{cohort}} q{{quantile}}")
+
+
+def _heavy_user_spend(s: Scope) -> str:
+    window = s.settings.heavy_user_window
+    quantile = s.settings.heavy_user_quantile
+    return f"max by (cohort) ({s.sel('llm_user_spend_usd', window=window, quantile=quantile)})"
+
+
+def heavy_user_spend(s: Scope) -> Query:
+    """The heavy-user alert's quantile of per-user spend per cohort over the alert's window."""
+    return Query(_heavy_user_spend(s), "{{cohort}}")
+
+
+def heavy_user_spend_over_assumption(s: Scope) -> Query:
+    """The heavy-user quantile's spend divided by the spend its cohort's pricing assumes.
+
+    Cohorts without an assumption of their own are divided by the default assumption.
+    """
+    spend = _heavy_user_spend(s)
+    listed = [
+        f'label_replace(vector({usd:g}), "cohort", "{cohort}", "", "")'
+        for cohort, usd in sorted(s.settings.heavy_user_assumptions_usd.items())
+    ]
+    default = f"({spend} * 0 + {s.settings.heavy_user_default_assumption_usd:g})"
+    assumptions = " or ".join([*listed, default])
+    return Query(f"{spend} / on (cohort) ({assumptions})", "{{cohort}}")
+
+
+def active_users(s: Scope) -> Query:
+    metric = s.sel("llm_active_users", window="$window")
+    return Query(f"sum by (cohort) ({metric})", "{{cohort}}")
+
+
+def spend_per_active_user(s: Scope) -> Query:
+    cost = s.sel("llm_cost_usd_total")
+    users = s.sel("llm_active_users", window="$window")
+    return Query(f"sum by (cohort) (increase({cost}[$window])) / sum by (cohort) ({users})", "{{cohort}}")
+
+
+def top_users(s: Scope) -> Query:
+    metric = s.sel("llm_top_user_spend_usd", window="$window")
+    return Query(f"sort_desc(max by (cohort, user) ({metric}))", "", instant=True, table=True)
+
+
+# Finance
+
+
+def spend_in_range_by(s: Scope, label: str, limit: int | None = None) -> Query:
+    expr = f"sum by ({label}) (increase({s.sel('llm_cost_usd_total')}[$__range]))"
+    if limit is not None:
+        expr = f"topk({limit}, {expr})"
+    return Query(f"sort_desc({expr})", "", instant=True, table=True)
+
+
+def spend_per_hour_by(s: Scope, label: str) -> Query:
+    metric = s.sel("llm_cost_usd_total")
+    return Query(f"sum by ({label}) (rate({metric}[{RATE}])) * {PER_HOUR}", f"{{{{{label}}}}}")
+
+
+def budget_table(s: Scope) -> list[Query]:
+    spend = f"max by (budget, period) ({s.sel('llm_budget_spend_usd')})"
+    budget = f"max by (budget, period) ({s.sel('llm_budget_usd')})"
+    return [
+        Query(spend, "spend", instant=True, table=True),
+        Query(budget, "budget", instant=True, table=True),
+        Query(f"{spend} / {budget}", "use", instant=True, table=True),
+    ]
+
+
+def _gateway_and_vendor(s: Scope) -> tuple[str, str]:
+    """Gateway and vendor cost per provider over the reconciliation window.
+
+    Vendor cost APIs report complete days late, so the gateway side is shifted back
+    by the vendor delay, as the reconciliation alert does. No attribution filter
+    applies because vendor cost carries no attribution labels.
+    """
+    window = s.settings.reconciliation_window
+    delay = s.settings.vendor_delay
+    gateway = s.sel("llm_cost_usd_total", attribution=False)
+    vendor = s.sel("llm_vendor_cost_usd_total", attribution=False)
+    return (
+        f"sum by (provider) (increase({gateway}[{window}] offset {delay}))",
+        f"sum by (provider) (increase({vendor}[{window}]))",
+    )
+
+
+def gateway_and_vendor_cost(s: Scope) -> list[Query]:
+    gateway, vendor = _gateway_and_vendor(s)
+    window = s.settings.reconciliation_window
+    return [
+        Query(gateway, f"{{{{provider}}}} gateway, {window} ending {s.settings.vendor_delay} ago"),
+        Query(vendor, f"{{{{provider}}}} vendor, last {window}"),
+    ]
+
+
+def reconciliation_gap(s: Scope) -> Query:
+    gateway, vendor = _gateway_and_vendor(s)
+    return Query(f"({gateway} - {vendor}) / {vendor}", "{{provider}}")
+
+
+def vendor_data_age(s: Scope) -> Query:
+    metric = s.sel("llm_vendor_data_end_timestamp_seconds", attribution=False)
+    return Query(f"time() - max by (provider) ({metric})", "{{provider}}")

@@ -1,0 +1,1 @@
+"""Generate the Grafana dashboards from dashboards/ and push them to Grafana's HTTP API."""
