@@ -88,8 +88,9 @@ class WorkloadGenerator:
         self._id_prefix = f"sim{seed & 0xFFFFFFFF:08x}"
         self._heap: list[tuple[float, int, dict]] = []
         self._sequence = 0
-        # Prompt prefix hash -> event time of its last use, for cache warmth.
-        self._prefix_last_use: dict[str, float] = {}
+        # (model, prompt prefix hash) -> event time of its last use. Providers keep a
+        # prompt cache per model, so a prefix is warm only for the model that last used it.
+        self._prefix_last_use: dict[tuple[str, str], float] = {}
 
     def events(self, end: float | None = None) -> Iterator[Event]:
         """Yield (ts, record) in non-decreasing ts, forever or until requests stop at `end`.
@@ -165,14 +166,14 @@ class WorkloadGenerator:
 
         cache = request.feature.cache
         prefix_hash = request.feature.prefix_hash(request.clock) if cache.prefix_tokens else ""
+        cache_key = (model.model, prefix_hash)
         # Conversation tokens after the cached prefix: the user's message, then model
         # outputs and tool results as the workflow goes on.
         conversation = draw_lognormal(rng, spec.input_tokens, token_multiplier)
         cacheable = cache.prefix_tokens  # what a cache hit can serve on this call
         for step in range(planned):
-            warm = False
             if step == 0 and prefix_hash:
-                last_use = self._prefix_last_use.get(prefix_hash)
+                last_use = self._prefix_last_use.get(cache_key)
                 warm = last_use is not None and request.clock - last_use <= cache.ttl_seconds
                 hit = warm and rng.random() < cache.hit_rate
             else:
@@ -181,7 +182,7 @@ class WorkloadGenerator:
             prompt = cache.prefix_tokens + conversation
             ok = self._model_call(request, model, prompt, cacheable if hit else 0, cacheable, output, prefix_hash)
             if prefix_hash:
-                self._prefix_last_use[prefix_hash] = request.clock
+                self._prefix_last_use[cache_key] = request.clock
             if not ok:
                 return  # the request failed and its workflow stops
             cacheable = prompt
