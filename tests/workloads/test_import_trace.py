@@ -240,3 +240,11 @@ def test_azure_datasets(tmp_path, datasets_dir, name, rows):
     assert sum(r["output_tokens"] for r in records) == sum(int(row["GeneratedTokens"]) for row in expected)
     assert records[0]["ts"] == "2026-01-05T00:00:00.000Z"
     assert records[-1]["ts"] < "2026-01-05T01:00:00"
+
+
+def test_writes_to_stdout_by_default(tmp_path, capsysbinary):
+    trace = tmp_path / "azure.csv"
+    trace.write_text(AZURE_CSV)
+    assert run_cli("import-trace", *AZURE, trace) == 0
+    lines = capsysbinary.readouterr().out.splitlines()
+    assert [json.loads(line)["input_tokens"] for line in lines] == [4808, 3180, 7]

@@ -251,3 +251,10 @@ def test_request_rate_follows_time_of_day(one_day):
     assert by_hour[14] > 3 * by_hour[3]
     # 0.5 requests per second on average, times 1.1 for a Monday.
     assert 0.5 * 86400 < len(starts) < 0.6 * 86400
+
+
+def test_writes_to_stdout_by_default(capsysbinary):
+    assert run_cli("simulate", "--start", START, "--events", "5") == 0
+    lines = capsysbinary.readouterr().out.splitlines()
+    assert len(lines) == 5
+    assert all(line.startswith(b'{"ts":"2026-11-02T') for line in lines)
