@@ -10,6 +10,7 @@ import orjson
 
 from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KINDS, CallEvent
 from .base import RecordRejected, extract_path
+from .native_fast import NotFastPath, parse_fast
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -39,19 +40,14 @@ def parse_timestamp(value: Any) -> float:
     raise RecordRejected("invalid_timestamp", f"ts has type {type(value).__name__}")
 
 
-def _token_count(record: dict[str, Any], field: str) -> int:
-    value = record.get(field, 0)
-    if value is None:
-        return 0
-    if type(value) is not int:
-        raise RecordRejected("invalid_tokens", f"{field} is {value!r}, not a whole number")
-    if value < 0:
-        raise RecordRejected("invalid_tokens", f"{field} is negative ({value})")
-    return value
+def _invalid_token_count(field: str, value: Any) -> RecordRejected:
+    if type(value) is int:
+        return RecordRejected("invalid_tokens", f"{field} is negative ({value})")
+    return RecordRejected("invalid_tokens", f"{field} is {str(value)[:40]!r}, not a whole number")
 
 
-def _text(record: dict[str, Any], field: str) -> str:
-    value = record.get(field)
+def _text(value: Any, field: str) -> str:
+    """Coerce an optional scalar field to a string; reject objects and arrays."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -69,8 +65,15 @@ class NativeParser:
         # Attribution fields read from top-level keys: the standard ones plus any configured label.
         names = [*ATTRIBUTION_FIELDS, *(name for name in attribution if name not in ATTRIBUTION_FIELDS)]
         self._top_level = tuple(name for name in names if name not in self._label_paths)
+        # The typed fast path knows only the standard attribution fields at the top level.
+        self._fast = not self._label_paths and len(names) == len(ATTRIBUTION_FIELDS)
 
     def parse(self, record: bytes) -> list[CallEvent]:
+        if self._fast:
+            try:
+                return [parse_fast(record)]
+            except NotFastPath:
+                pass
         try:
             data = orjson.loads(record)
         except orjson.JSONDecodeError as err:
@@ -80,69 +83,73 @@ class NativeParser:
         return [self.event_from_dict(data)]
 
     def event_from_dict(self, data: dict[str, Any]) -> CallEvent:
-        """Validate one decoded record and build its CallEvent."""
-        kind = data.get("kind")
-        if kind is None or "ts" not in data:
-            raise RecordRejected("missing_field", "ts and kind are required")
-        if kind not in KINDS:
-            raise RecordRejected("unknown_kind", f"kind {str(kind)[:40]!r} is not model, tool or request_end")
-        ts = parse_timestamp(data["ts"])
+        """Validate one decoded record and build its CallEvent.
 
-        provider = _text(data, "provider")
-        model = _text(data, "model")
+        This is the hot path of ingestion: the common case (strings where strings belong,
+        whole numbers for tokens) is checked inline, and the helpers run only for the rest.
+        """
+        get = data.get
+        kind = get("kind")
+        ts = get("ts")
+        if kind is None or ts is None:
+            raise RecordRejected("missing_field", "ts and kind are required")
+        if type(kind) is not str or kind not in KINDS:
+            raise RecordRejected("unknown_kind", f"kind {str(kind)[:40]!r} is not model, tool or request_end")
+        ts = parse_timestamp(ts)
+
+        provider = get("provider") or ""
+        model = get("model") or ""
+        if type(provider) is not str or type(model) is not str:
+            provider, model = _text(provider, "provider"), _text(model, "model")
         if kind == KIND_MODEL and not (provider and model):
             raise RecordRejected("missing_field", "a model call needs provider and model")
 
-        tokens = [_token_count(data, field) for field in TOKEN_FIELDS]
+        tokens = [get(field, 0) for field in TOKEN_FIELDS]
+        for index, value in enumerate(tokens):
+            if type(value) is not int or value < 0:
+                if value is not None:
+                    raise _invalid_token_count(TOKEN_FIELDS[index], value)
+                tokens[index] = 0
         if tokens[3] > tokens[2]:
             raise RecordRejected("invalid_tokens", "cache_write_1h_tokens exceeds cache_write_tokens")
         if tokens[5] > tokens[4]:
             raise RecordRejected("invalid_tokens", "reasoning_tokens exceeds output_tokens")
 
-        status = data.get("status") or "ok"
-        if status not in ("ok", "error"):
-            raise RecordRejected("invalid_field", f"status {str(status)[:40]!r} is not ok or error")
-        error_class = data.get("error_class") or ""
-        if error_class and error_class not in ERROR_CLASSES:
+        status = get("status") or "ok"
+        error_class = get("error_class") or ""
+        if status != "ok":
+            if status != "error":
+                raise RecordRejected("invalid_field", f"status {str(status)[:40]!r} is not ok or error")
+            error_class = error_class or "other"
+        if error_class and (type(error_class) is not str or error_class not in ERROR_CLASSES):
             raise RecordRejected("invalid_field", f"error_class {str(error_class)[:40]!r} is not a known class")
-        if status == "error" and not error_class:
-            error_class = "other"
 
-        attempt = data.get("attempt", 1)
+        attempt = get("attempt", 1)
         if attempt is None:
             attempt = 1
-        if type(attempt) is not int or attempt < 1:
+        elif type(attempt) is not int or attempt < 1:
             raise RecordRejected("invalid_field", f"attempt {attempt!r} is not a whole number >= 1")
+        cost = get("cost_usd")
+        if cost is not None:
+            if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0:
+                raise RecordRejected("invalid_field", f"cost_usd {cost!r} is not a non-negative number")
+            cost = float(cost)
 
-        cost = data.get("cost_usd")
-        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0):
-            raise RecordRejected("invalid_field", f"cost_usd {cost!r} is not a non-negative number")
+        ids = [get(field) or "" for field in _ID_FIELDS]
+        for field, value in zip(_ID_FIELDS, ids):
+            if type(value) is not str:
+                ids = [_text(get(name), name) for name in _ID_FIELDS]
+                break
 
-        return CallEvent(
-            ts=ts,
-            kind=kind,
-            request_id=_text(data, "request_id"),
-            call_id=_text(data, "call_id"),
-            retry_of=_text(data, "retry_of"),
-            provider=provider,
-            model=model,
-            input_tokens=tokens[0],
-            cache_read_tokens=tokens[1],
-            cache_write_tokens=tokens[2],
-            cache_write_1h_tokens=tokens[3],
-            output_tokens=tokens[4],
-            reasoning_tokens=tokens[5],
-            status=status,
-            error_class=error_class,
-            attempt=attempt,
-            tool=_text(data, "tool"),
-            prompt_prefix_hash=_text(data, "prompt_prefix_hash"),
-            cost_usd=None if cost is None else float(cost),
-            attributes=self._attributes(data),
-        )
+        return CallEvent(ts, kind, ids[0], ids[1], ids[2], provider, model, *tokens, status, error_class,
+                         attempt, ids[3], ids[4], cost, self._attributes(data))
 
     def _attributes(self, data: dict[str, Any]) -> dict[str, str]:
-        attributes = {name: _text(data, name) for name in self._top_level}
+        get = data.get
+        attributes = {name: get(name) or "" for name in self._top_level}
+        for name, value in attributes.items():
+            if type(value) is not str:
+                attributes[name] = _text(value, name)
         for label, path in self._label_paths.items():
             value = extract_path(data, path)
             if value is None:

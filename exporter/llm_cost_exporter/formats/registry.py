@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from .anthropic import AnthropicParser
 from .base import Parser
+from .bedrock_invocation import BedrockInvocationParser
+from .litellm import LiteLLMParser
 from .native import NativeParser
+from .openai import OpenAIParser
+from .otel_genai import OtelGenAIParser
 
 ParserFactory = Callable[..., Parser]
 
 FORMATS: dict[str, ParserFactory] = {
     "native": NativeParser,
+    "openai": OpenAIParser,
+    "anthropic": AnthropicParser,
+    "litellm": LiteLLMParser,
+    "otel_genai": OtelGenAIParser,
+    "bedrock_invocation": BedrockInvocationParser,
 }
 
 

@@ -1,0 +1,91 @@
+"""The typed fast path of the native parser, decoded and validated by msgspec in C.
+
+It accepts only the common, clean shape: strings where strings belong, whole non-negative
+token counts, known enum values. Anything else raises, and the caller falls back to the
+tolerant path in native.py, which coerces or rejects with a reason; a record is therefore
+parsed by exactly one of the two paths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+from ..events import CallEvent
+
+TokenCount = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class NativeRecord(msgspec.Struct):
+    ts: Union[datetime, float]
+    kind: Literal["model", "tool", "request_end"]
+    request_id: str = ""
+    call_id: str = ""
+    retry_of: str = ""
+    provider: str = ""
+    model: str = ""
+    input_tokens: TokenCount = 0
+    cache_read_tokens: TokenCount = 0
+    cache_write_tokens: TokenCount = 0
+    cache_write_1h_tokens: TokenCount = 0
+    output_tokens: TokenCount = 0
+    reasoning_tokens: TokenCount = 0
+    status: Literal["ok", "error"] = "ok"
+    error_class: Literal["", "rate_limit", "timeout", "server_error", "client_error", "tool_error",
+                         "content_filter", "other"] = ""
+    attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
+    tool: str = ""
+    prompt_prefix_hash: str = ""
+    cost_usd: Union[Annotated[float, msgspec.Meta(ge=0)], None] = None
+    user_id: str = ""
+    cohort: str = ""
+    feature: str = ""
+    intent: str = ""
+    cost_center: str = ""
+    product_line: str = ""
+    customer_id: str = ""
+    api_key_id: str = ""
+
+
+class NotFastPath(Exception):
+    """The record needs the tolerant path."""
+
+
+_decode = msgspec.json.Decoder(NativeRecord).decode
+_UTC = timezone.utc
+
+
+def parse_fast(line: bytes) -> CallEvent:
+    """Decode a clean native record, or raise NotFastPath."""
+    try:
+        record = _decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        raise NotFastPath from None
+
+    ts = record.ts
+    if ts.__class__ is float:
+        if not 0 <= ts < 1e11:
+            raise NotFastPath
+    else:
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=_UTC)
+        ts = ts.timestamp()
+    if record.kind == "model" and not (record.provider and record.model):
+        raise NotFastPath
+    if record.cache_write_1h_tokens > record.cache_write_tokens or record.reasoning_tokens > record.output_tokens:
+        raise NotFastPath
+    error_class = record.error_class
+    if record.status == "error" and not error_class:
+        error_class = "other"
+
+    return CallEvent(
+        ts, record.kind, record.request_id, record.call_id, record.retry_of, record.provider, record.model,
+        record.input_tokens, record.cache_read_tokens, record.cache_write_tokens, record.cache_write_1h_tokens,
+        record.output_tokens, record.reasoning_tokens, record.status, error_class, record.attempt,
+        record.tool, record.prompt_prefix_hash, record.cost_usd,
+        {"user_id": record.user_id, "cohort": record.cohort, "feature": record.feature, "intent": record.intent,
+         "cost_center": record.cost_center, "product_line": record.product_line,
+         "customer_id": record.customer_id, "api_key_id": record.api_key_id},
+    )
