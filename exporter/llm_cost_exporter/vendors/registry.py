@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .anthropic import AnthropicUsagePoller
 from .base import VendorPoller
+from .bedrock import BedrockCloudWatchPoller
+from .cost_explorer import CostExplorerPoller
+from .openai import OpenAIUsagePoller
 
-VENDOR_FACTORIES: dict[str, Callable[..., VendorPoller]] = {}
+VENDOR_FACTORIES: dict[str, Callable[..., VendorPoller]] = {
+    "openai_usage": OpenAIUsagePoller,
+    "anthropic_usage": AnthropicUsagePoller,
+    "bedrock_cloudwatch": BedrockCloudWatchPoller,
+    "aws_cost_explorer": CostExplorerPoller,
+}

@@ -1,0 +1,152 @@
+"""The shared machinery of vendor pollers: scheduling, one ledger per report stream, health and exposition.
+
+A poller has one or more streams (for example OpenAI completions usage, embeddings usage and costs).
+Each stream reads a window of buckets through `fetch(start, end)` and applies it to its own ledger.
+A stream's read is all or nothing: an error on any page leaves its ledger as it was, so the next
+poll reads the same window again and nothing is counted twice or lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import Metric
+
+from .collector import counter_families, data_end_family
+from .errors import VendorError
+from .ledger import Bucket, BucketLedger, SeriesKey, floor_to
+
+log = logging.getLogger(__name__)
+
+FAILED_POLL_RETRY = 60.0
+"""Seconds after a failed poll before the next one, when the interval is longer."""
+
+
+@dataclass
+class Stream:
+    """One report of a vendor: its bucket width and a `fetch(start, end)` that returns its buckets."""
+
+    name: str
+    width: float
+    lookback: float
+    fetch: Callable[[float, float], Iterable[Bucket]]
+    ledger: BucketLedger
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What tests inject: the wait between retries and the jitter source."""
+
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random | None = None
+
+
+class StreamPoller:
+    """Implements the VendorPoller contract over a list of streams built by a subclass."""
+
+    def __init__(self, config, hooks: Hooks | None = None) -> None:
+        self.config = config
+        self.name: str = config.name
+        self.provider: str = config.provider
+        self.hooks = hooks or Hooks()
+        self.up = False
+        self.last_success: float | None = None
+        self.errors: dict[str, float] = {}
+        self.streams: list[Stream] = []
+        self._next_due = 0.0
+        self._published: tuple[dict[SeriesKey, float], float | None] = ({}, None)
+
+    def count_error(self, error_class: str) -> None:
+        self.errors[error_class] = self.errors.get(error_class, 0.0) + 1
+
+    def add_stream(self, name: str, width: float, lookback: float,
+                   fetch: Callable[[float, float], Iterable[Bucket]]) -> None:
+        self.streams.append(Stream(name, width, lookback, fetch, BucketLedger()))
+
+    # --- the VendorPoller contract ---------------------------------------------------
+
+    def due(self, now: float) -> bool:
+        return now >= self._next_due
+
+    def poll(self, now: float) -> None:
+        """Read every stream once; a failed stream is logged, counted and read again next time."""
+        failed = False
+        for stream in self.streams:
+            try:
+                self.poll_stream(stream, now)
+            except VendorError as err:
+                failed = True
+                if not err.counted:
+                    self.count_error(err.error_class)  # the HTTP client counts its own errors per attempt
+                log.error("source %s: reading %s failed (%s): %s", self.name, stream.name, err.error_class, err)
+        self.up = not failed
+        if failed:
+            self._next_due = now + min(self.config.interval, FAILED_POLL_RETRY)
+        else:
+            self.last_success = now
+            self._next_due = now + self.config.interval
+
+    def poll_stream(self, stream: Stream, now: float) -> None:
+        ledger = stream.ledger
+        start = ledger.window_start(now, stream.lookback, stream.width)
+        buckets = list(stream.fetch(start, now))
+        lowered = ledger.apply(buckets, now)
+        for key in lowered:
+            log.warning("source %s: %s revised %s %s downward; the counter holds its value until the vendor's "
+                        "total passes it again", self.name, stream.name, key[0], dict(key[1]))
+        ledger.settle(floor_to(now - stream.lookback, stream.width))
+        log.debug("source %s: read %d bucket(s) of %s from %s", self.name, len(buckets), stream.name,
+                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)))
+
+    def export_state(self) -> dict:
+        return {"streams": {stream.name: stream.ledger.export() for stream in self.streams}}
+
+    def restore(self, state: dict) -> None:
+        saved = state.get("streams", {})
+        for stream in self.streams:
+            if stream.name in saved:
+                stream.ledger = BucketLedger.restore(saved[stream.name])
+
+    def publish(self) -> None:
+        totals: dict[SeriesKey, float] = {}
+        for stream in self.streams:
+            for key, value in stream.ledger.exposed.items():
+                totals[key] = totals.get(key, 0.0) + value
+        ends = [stream.ledger.data_end for stream in self.streams if stream.ledger.data_end is not None]
+        self._published = (copy.copy(totals), max(ends) if ends else None)
+
+    def collect(self) -> Iterator[Metric]:
+        totals, data_end = self._published
+        yield from counter_families(totals)
+        yield data_end_family(self.provider, self.name, data_end)
+
+    def close(self) -> None:
+        pass
+
+    def totals(self) -> dict[SeriesKey, float]:
+        """What `collect` renders as counters: the published totals."""
+        return dict(self._published[0])
+
+
+def label_value(value: object, null: str = "none") -> str:
+    """Map a vendor dimension to a label value: null and "" become `null`, booleans become true/false."""
+    if value is None or value == "":
+        return null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def number(value: object, field: str, where: str) -> float:
+    """Return a finite, non-negative number from a vendor field (null counts as 0)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise VendorError("invalid_response", f"{where}: field {field} is {value!r}, expected a number >= 0")
+    return float(value)
