@@ -53,7 +53,7 @@ def test_default_profile_loads():
     assert sum(profile.seasonality.weekly) == pytest.approx(7)
 
 
-def invalid(changes: dict) -> str:
+def profile_error(changes: dict) -> str:
     data = {**MINIMAL, **changes}
     with pytest.raises(ProfileError) as error:
         parse_profile(data, "test.yaml")
@@ -63,32 +63,32 @@ def invalid(changes: dict) -> str:
 def test_tool_calls_need_tools():
     feature = {**MINIMAL["features"][0]}
     feature["intents"] = [{**feature["intents"][0], "tool_call_probability": 0.5}]
-    message = invalid({"features": [feature]})
+    message = profile_error({"features": [feature]})
     assert "features.0: Value error, intents ['answer'] call tools, but the feature lists no tools" in message
 
 
 def test_seasonality_needs_24_hours():
-    message = invalid({"seasonality": {"hourly": [1, 2, 3]}})
+    message = profile_error({"seasonality": {"hourly": [1, 2, 3]}})
     assert "seasonality.hourly: Value error, expected 24 values, got 3" in message
 
 
 def test_unknown_error_class_rejected():
-    message = invalid({"errors": {"rates": {"overload": 0.1}}})
+    message = profile_error({"errors": {"rates": {"overload": 0.1}}})
     assert "errors: Value error, rates: unknown error classes ['overload']" in message
 
 
 def test_error_rates_sum_at_most_one():
-    message = invalid({"errors": {"provider_rates": {"openai": {"rate_limit": 0.7, "timeout": 0.5}}}})
+    message = profile_error({"errors": {"provider_rates": {"openai": {"rate_limit": 0.7, "timeout": 0.5}}}})
     assert "provider_rates.openai: rates must be non-negative and sum to at most 1" in message
 
 
 def test_duplicate_feature_names_rejected():
-    message = invalid({"features": MINIMAL["features"] * 2})
+    message = profile_error({"features": MINIMAL["features"] * 2})
     assert "duplicate feature names ['faq']" in message
 
 
 def test_unknown_key_rejected():
-    message = invalid({"request_per_second": 3})
+    message = profile_error({"request_per_second": 3})
     assert message.startswith("invalid workload profile test.yaml:")
     assert "request_per_second: Extra inputs are not permitted" in message
 
