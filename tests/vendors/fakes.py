@@ -82,7 +82,7 @@ class FakeVendor:
             return _send(handler, 401, json.dumps({"error": {"message": f"invalid key {self.api_key[:8]}***"}}).encode())
         try:
             status, body = self.route(parts.path, query)
-        except (KeyError, ValueError, IndexError) as err:
+        except (KeyError, ValueError, IndexError, TypeError) as err:
             status, body = 400, {"error": {"message": f"bad request: {err}"}}
         _send(handler, status, json.dumps(body).encode())
 
@@ -155,7 +155,7 @@ class FakeAnthropic(FakeVendor):
         return headers.get("x-api-key") == self.api_key and headers.get("anthropic-version") == "2023-06-01"
 
     def route(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict]:
-        start = _parse(query["starting_at"][0])
+        start = int(_parse(query["starting_at"][0]))
         ending_at = _parse(query["ending_at"][0]) if "ending_at" in query else self.clock()
         if path == "/v1/organizations/cost_report":
             width, table, max_limit = DAY, self.costs, 31

@@ -143,7 +143,7 @@ def test_request_parameters(fake, hooks, clock):
     assert query["bucket_width"] == ["1h"]
     path, query = next(r for r in fake.requests if r[0].endswith("/costs"))
     assert query["group_by[]"] == ["project_id", "line_item"]
-    assert query["start_time"] == [str(D0 - DAY)]
+    assert query["start_time"] == [str(D0 - 2 * DAY)]
 
 
 def test_revision_adds_only_the_difference(fake, hooks, clock):

@@ -25,6 +25,8 @@ BUCKET_SECONDS = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
 BUCKET_LIMITS = {"1m": 1440, "1h": 168, "1d": 31}
 COST_LIMIT = 31
 DAY = 86400.0
+COST_LOOKBACK = 2 * DAY
+"""Daily cost buckets are revised for a day or more after they close, so they are re-read for at least two days."""
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
 
@@ -45,7 +47,7 @@ class AnthropicUsagePoller(StreamPoller):
         self._extra_dimensions = [name for name in config.group_by if name not in ("model", "workspace_id")]
         self.add_stream("usage/messages", BUCKET_SECONDS[config.bucket_width], config.lookback, self._fetch_usage)
         if config.costs:
-            self.add_stream("costs", DAY, max(config.lookback, DAY), self._fetch_costs)
+            self.add_stream("costs", DAY, max(config.lookback, COST_LOOKBACK), self._fetch_costs)
 
     def client(self) -> JSONClient:
         if self._client is None:

@@ -25,6 +25,8 @@ BUCKET_SECONDS = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
 BUCKET_LIMITS = {"1m": 1440, "1h": 168, "1d": 31}
 COSTS_LIMIT = 180
 DAY = 86400.0
+COST_LOOKBACK = 2 * DAY
+"""Daily cost buckets are revised for a day or more after they close, so they are re-read for at least two days."""
 
 
 class OpenAIUsagePoller(StreamPoller):
@@ -43,7 +45,7 @@ class OpenAIUsagePoller(StreamPoller):
         for endpoint in config.usage:
             self.add_stream(f"usage/{endpoint}", width, config.lookback, partial(self._fetch_usage, endpoint))
         if config.costs:
-            self.add_stream("costs", DAY, max(config.lookback, DAY), self._fetch_costs)
+            self.add_stream("costs", DAY, max(config.lookback, COST_LOOKBACK), self._fetch_costs)
 
     def client(self) -> JSONClient:
         if self._client is None:
