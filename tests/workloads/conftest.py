@@ -7,7 +7,6 @@ import pytest
 
 from llm_cost_exporter import cli
 from llm_cost_exporter.workloads.generator import WorkloadGenerator
-from llm_cost_exporter.workloads.output import write_events
 from llm_cost_exporter.workloads.profile import load_profile
 from llm_cost_exporter.workloads.timeline import Timeline
 from llm_cost_exporter.workloads.timestamps import parse_rfc3339
@@ -52,8 +51,3 @@ def sample_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("simulate") / "gateway.jsonl"
     assert run_cli("simulate", "--seed", "11", "--start", START, "--events", "20000", "--output", path) == 0
     return path
-
-
-def write_to(path: Path, records) -> None:
-    with open(path, "wb") as out:
-        write_events(records, out)

@@ -132,6 +132,10 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit):
         run_cli("simulate", "--events", "10", "--duration", "5s")
     with pytest.raises(SystemExit):
+        run_cli("simulate", "--rate", "5", "--start", START)
+    with pytest.raises(SystemExit):
+        run_cli("simulate", "--rate", "5", "--scenario", "retry-storm")
+    with pytest.raises(SystemExit):
         run_cli("simulate", "--events", "0")
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
 

@@ -79,7 +79,12 @@ def register(subparsers) -> None:
     )
 
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--events", type=_positive_int, metavar="N", help="write N lines in event time")
+    mode.add_argument(
+        "--events",
+        type=_positive_int,
+        metavar="N",
+        help="write exactly N lines in event time (the last requests may lack their request_end)",
+    )
     mode.add_argument(
         "--days", type=_positive_float, metavar="D", help="write every request that starts within D days of --start"
     )
@@ -129,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--duration applies only to --rate")
     if args.rate is not None and (args.scenario or args.onset):
         parser.error("--scenario and --onset need --events or --days, because live mode has no event-time plan")
+    if args.rate is not None and (args.start is not None or args.request_rate is not None):
+        parser.error("--start and --request-rate apply only to --events and --days: --rate uses the current time")
     if args.onset is not None and args.scenario is None:
         parser.error("--onset needs --scenario")
 
