@@ -16,7 +16,6 @@ from llm_cost_exporter.workloads.scenarios import (
     deepest_agent_intent,
     multiplicity_drift,
 )
-from llm_cost_exporter.workloads.timeline import Timeline
 from llm_cost_exporter.workloads.timestamps import parse_rfc3339
 
 from .conftest import START, generate, read_lines, run_cli
