@@ -53,7 +53,7 @@ class BedrockCloudWatchPoller(StreamPoller):
         found: set[str] = set()
         token = None
         for _ in range(MAX_PAGES):
-            kwargs = {"Namespace": NAMESPACE, "MetricName": "InputTokenCount"}
+            kwargs = {"Namespace": NAMESPACE}
             if token:
                 kwargs["NextToken"] = token
             page = call("ListMetrics", self.client().list_metrics, self.count_error, **kwargs)
