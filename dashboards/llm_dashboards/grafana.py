@@ -92,7 +92,6 @@ class Variable:
     include_all: bool = False
     multi: bool = False
     default: str | None = None
-    description: str = ""
     hide: bool = False
 
 

@@ -38,7 +38,6 @@ def datasource() -> Variable:
         name=DATASOURCE_VARIABLE,
         label="Data source",
         kind="datasource",
-        description="Prometheus that scrapes llm-cost-exporter",
     )
 
 

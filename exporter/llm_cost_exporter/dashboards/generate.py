@@ -145,7 +145,7 @@ def write_json(dashboards: list[Generated], output_dir: Path | str) -> list[Path
     return written
 
 
-def render_configmap(dashboards: list[Generated], folder: str, namespace: str | None = None) -> str:
+def render_configmap(dashboards: list[Generated], folder: str) -> str:
     """Render a ConfigMap of the dashboards for Grafana's dashboard sidecar (kiwigrid k8s-sidecar).
 
     The sidecar loads ConfigMaps labelled grafana_dashboard=1; the grafana_folder
@@ -160,10 +160,6 @@ def render_configmap(dashboards: list[Generated], folder: str, namespace: str | 
         "kind: ConfigMap",
         "metadata:",
         f"  name: {CONFIGMAP_NAME}",
-    ]
-    if namespace:
-        lines.append(f"  namespace: {namespace}")
-    lines += [
         "  labels:",
         "    app.kubernetes.io/name: llm-cost-exporter",
         "    app.kubernetes.io/component: dashboards",
