@@ -78,8 +78,11 @@ class FakeVendor:
         elif fault is not None:
             return _send(handler, fault.status, fault.body, fault.headers)
         if not self.authorized(handler.headers):
-            # Like the real APIs, the 401 body quotes a masked part of the key it rejected.
-            return _send(handler, 401, json.dumps({"error": {"message": f"invalid key {self.api_key[:8]}***"}}).encode())
+            # Like OpenAI's, the 401 body quotes a masked form of the key it rejected.
+            presented = handler.headers.get("x-api-key") or handler.headers.get("Authorization", "")
+            presented = presented.removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {presented[:12]}***{presented[-4:]}"
+            return _send(handler, 401, json.dumps({"error": {"message": message}}).encode())
         try:
             status, body = self.route(parts.path, query)
         except (KeyError, ValueError, IndexError, TypeError) as err:
