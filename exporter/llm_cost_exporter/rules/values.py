@@ -165,6 +165,7 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     a = "alerts.LLMBudgetProjectedOverrun"
     c.severity(f"{a}.severity")
     c.duration(f"{a}.for", allow_zero=True)
+    c.duration(f"{a}.keep_firing_for", allow_zero=True)
     c.duration(f"{a}.window")
     c.number(f"{a}.min_spend_fraction", minimum=0, maximum=1)
 
