@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 
-from .collector import counter_families, data_end_family
+from .collector import COST, counter_families, data_end_family
 from .errors import VendorError
 from .ledger import Bucket, BucketLedger, SeriesKey, floor_to
 
@@ -128,6 +128,16 @@ class StreamPoller:
 
     def close(self) -> None:
         pass
+
+    def cost_between(self, start: float, end: float) -> float | None:
+        """Return the vendor's cost in USD of the complete buckets in [start, end), or None without a cost report.
+        Reads the API directly and leaves the ledger untouched."""
+        stream = next((stream for stream in self.streams if stream.name == "costs"), None)
+        if stream is None:
+            return None
+        values = [value for bucket in stream.fetch(start, end) if bucket.start >= start and bucket.end <= end
+                  for (family, _), value in bucket.values.items() if family == COST]
+        return math.fsum(values)
 
     def totals(self) -> dict[SeriesKey, float]:
         """What `collect` renders as counters: the published totals."""
