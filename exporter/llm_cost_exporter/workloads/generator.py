@@ -170,7 +170,10 @@ class WorkloadGenerator:
         # Conversation tokens after the cached prefix: the user's message, then model
         # outputs and tool results as the workflow goes on.
         conversation = draw_lognormal(rng, spec.input_tokens, token_multiplier)
-        cacheable = cache.prefix_tokens  # what a cache hit can serve on this call
+        # What a cache hit can serve on this call: the prefix on the first call, then the
+        # prompt up to the previous call's cache breakpoint.
+        cacheable = cache.prefix_tokens
+        cache_breakpoint = cache.prefix_tokens
         for step in range(planned):
             if step == 0 and prefix_hash:
                 last_use = self._prefix_last_use.get(cache_key)
@@ -180,12 +183,17 @@ class WorkloadGenerator:
                 hit = rng.random() < cache.followup_hit_rate
             output = draw_lognormal(rng, spec.output_tokens, token_multiplier)
             prompt = cache.prefix_tokens + conversation
-            ok = self._model_call(request, model, prompt, cacheable if hit else 0, cacheable, output, prefix_hash)
+            if step > 0 and cache.followup_hit_rate > 0:
+                # Later calls of a workflow cache the whole conversation so far.
+                cache_breakpoint = prompt
+            cache_read = cacheable if hit else 0
+            ok = self._model_call(request, model, prompt, cache_read, cache_breakpoint, output, prefix_hash)
             if prefix_hash:
                 self._prefix_last_use[cache_key] = request.clock
             if not ok:
                 return  # the request failed and its workflow stops
-            cacheable = prompt
+            # OpenAI caches every prompt automatically, Anthropic up to the breakpoint.
+            cacheable = cache_breakpoint if model.provider == "anthropic" else prompt
             conversation += output
             if step < planned - 1 and request.feature.tools and rng.random() < tool_probability:
                 conversation += self._tool_calls(request, rng.randint(1, spec.tool_calls_max))
@@ -196,17 +204,22 @@ class WorkloadGenerator:
         model: ModelChoice,
         prompt: int,
         cache_read: int,
-        cacheable: int,
+        cache_breakpoint: int,
         output: int,
         prefix_hash: str,
     ) -> bool:
-        """Generate one model call with its retries; return whether it finally succeeded."""
+        """Generate one model call with its retries; return whether it finally succeeded.
+
+        `cache_breakpoint` is the position, in tokens, of the prompt's cache_control marker
+        (Anthropic).
+        """
         rng = self.rng
         profile = request.profile
         provider = model.provider
         if provider == "anthropic":
-            # Anthropic writes the cacheable part it did not read (cache_control on it).
-            cache_write = cacheable - cache_read
+            # Anthropic writes the prompt up to the breakpoint, minus what it read, to the
+            # cache, and bills the tokens after the breakpoint as input.
+            cache_write = cache_breakpoint - cache_read
         else:
             # OpenAI and others cache automatically and do not bill cache writes.
             if cache_read < OPENAI_CACHE_MIN_TOKENS:
