@@ -136,6 +136,8 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit):
         run_cli("simulate", "--rate", "5", "--scenario", "retry-storm")
     with pytest.raises(SystemExit):
+        run_cli("simulate", "--events", "5", "--scenario", "retry-storm")
+    with pytest.raises(SystemExit):
         run_cli("simulate", "--events", "0")
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
 

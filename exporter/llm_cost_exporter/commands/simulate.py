@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--start and --request-rate apply only to --events and --days: --rate uses the current time")
     if args.onset is not None and args.scenario is None:
         parser.error("--onset needs --scenario")
+    if args.scenario and args.events is not None and args.onset is None:
+        parser.error("--scenario with --events needs --onset, because the default onset is derived from --days")
 
     try:
         profile = load_profile(args.profile)
@@ -163,8 +165,7 @@ def _run_batch(args: argparse.Namespace, parser: argparse.ArgumentParser, profil
     if args.scenario:
         scenario = SCENARIOS[args.scenario]
         onset = _parse_onset(parser, args.onset, start)
-        plan_days = days if days else DEFAULT_SCENARIO_DAYS
-        timeline = scenario.timeline(profile, start, onset, plan_days)
+        timeline = scenario.timeline(profile, start, onset, days or DEFAULT_SCENARIO_DAYS)
         log.info("scenario %s starts at %s", scenario.name, format_rfc3339(timeline.onset))
     else:
         timeline = Timeline(profile)
