@@ -76,7 +76,8 @@ class Intent(_Frozen):
     # Model calls per request are 1 + Poisson(model_calls_mean - 1), clipped to model_calls_max.
     model_calls_mean: float = Field(default=1.0, ge=1)
     model_calls_max: int = Field(default=1, ge=1, le=250)
-    # Probability that a model call other than the last one requests tool calls, and their maximum.
+    # Probability that a model call other than the last one requests tools, and the maximum
+    # number of tool calls it then makes.
     tool_call_probability: float = Field(default=0.0, ge=0, le=1)
     tool_calls_max: int = Field(default=1, ge=1, le=16)
     loop: AgentLoop | None = None

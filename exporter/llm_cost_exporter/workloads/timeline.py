@@ -33,7 +33,7 @@ class Timeline:
         self.onset = onset
         self.step_seconds = step_seconds
         self._baseline_compiled = CompiledProfile(baseline)
-        # Only the latest step is kept, because callers ask in non-decreasing event time.
+        # Only the latest step is kept, because callers query in non-decreasing event time.
         self._step = -1
         self._step_compiled = self._baseline_compiled
 
