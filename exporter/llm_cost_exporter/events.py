@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 KIND_MODEL = "model"
 KIND_TOOL = "tool"
@@ -28,14 +28,17 @@ ATTRIBUTION_FIELDS = (
 )
 
 
-@dataclass(slots=True)
-class CallEvent:
+class CallEvent(msgspec.Struct, gc=False):
     """One model call, tool call or request end, with its token counts split into disjoint types.
 
     `input_tokens` excludes cache reads and writes. `cache_write_1h_tokens` is the part of
     `cache_write_tokens` billed at the one-hour cache write rate (Anthropic), and
     `reasoning_tokens` is the part of `output_tokens` spent on reasoning.
     `attributes` maps attribution names (feature, intent, cohort, user_id, ...) to strings.
+
+    A msgspec Struct rather than a dataclass because millions are built per minute: it is
+    cheaper to construct and, with gc=False, not tracked by the garbage collector (an event
+    never refers back to itself). Construct it with keywords; positions are for parsers only.
     """
 
     ts: float
@@ -57,4 +60,4 @@ class CallEvent:
     tool: str = ""
     prompt_prefix_hash: str = ""
     cost_usd: float | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = {}

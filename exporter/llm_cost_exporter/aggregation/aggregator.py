@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 
 from ..config.models import Config
 from ..events import KIND_MODEL, KIND_REQUEST_END, KIND_TOOL, CallEvent
@@ -13,6 +14,9 @@ from .budgets import BudgetTracker
 from .histograms import CALL_BUCKETS, COST_BUCKETS, new_histogram, observe
 from .labels import LabelLimiter
 from .prefixes import PrefixTracker
+from .requests import COST as REQUEST_COST
+from .requests import LAST_TS
+from .requests import MODEL_CALLS as REQUEST_MODEL_CALLS
 from .requests import ClosedRequest, RequestAssembler
 from .users import RollingWindow
 
@@ -74,10 +78,22 @@ class Aggregator:
 
         self.failures: OrderedDict[str, tuple[str, str, str, float]] = OrderedDict()
         self._series_cache: dict[tuple, _SeriesEntry] = {}
+        self._attribution_values = itemgetter(*self.attribution) if self.attribution else (lambda _: ())
+        if len(self.attribution) == 1:
+            single = itemgetter(self.attribution[0])
+            self._attribution_values = lambda attributes: (single(attributes),)
+        # User spend is collected per batch in (cohort, user, slot) and spread to the rolling
+        # windows in `advance`; a slot is one bucket of the shortest window.
+        self._pending_users: dict[tuple[str, str, int], float] = {}
+        self._user_slot = min(window.width for window in self.windows.values())
         self._tool_cache: dict[str, str] = {}
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
 
     # --- ingestion -------------------------------------------------------------------
+
+    def count_accepted(self, source: str, count: int) -> None:
+        key = (source, "accepted")
+        self.events[key] = self.events.get(key, 0.0) + count
 
     def count_event(self, source: str, accepted: bool, reason: str = "") -> None:
         key = (source, "accepted" if accepted else "rejected")
@@ -88,71 +104,125 @@ class Aggregator:
 
     def ingest(self, event: CallEvent, arrival: float | None = None) -> None:
         """Add one accepted event. `arrival` is a monotonic reading used only to close idle requests."""
-        if arrival is None:
-            arrival = time.monotonic()
-        if event.ts > self.clock:
-            self.clock = event.ts
-        kind = event.kind
-        if kind == KIND_MODEL:
-            self._ingest_model_call(event, arrival)
-        elif kind == KIND_TOOL:
-            self._ingest_tool_call(event, arrival)
-        elif kind == KIND_REQUEST_END:
-            self.requests.end(event.request_id, event.ts)
+        self.ingest_batch((event,), time.monotonic() if arrival is None else arrival)
 
-    def _ingest_model_call(self, event: CallEvent, arrival: float) -> None:
-        attributes = event.attributes
-        model = self.price_book.resolve_model(event.model)
-        raw_key = (event.provider, model, *[attributes.get(name, "") for name in self.attribution])
-        entry = self._series_cache.get(raw_key)
-        if entry is None:
-            entry = self._admit_series(raw_key, attributes)
-        for label in entry.overflowed:
-            self.limiter.count_overflow(label)
+    def ingest_batch(self, events: Sequence[CallEvent], arrival: float) -> None:
+        """Add accepted events in order; all arrived at the monotonic time `arrival`.
 
-        input_tokens = event.input_tokens
-        cache_read = event.cache_read_tokens
-        cache_write = event.cache_write_tokens
-        output = event.output_tokens
-        values = entry.values
-        values[INPUT] += input_tokens
-        values[CACHE_READ] += cache_read
-        values[CACHE_WRITE] += cache_write
-        values[OUTPUT] += output
-        values[REASONING] += event.reasoning_tokens
+        This is the hot loop of the exporter: model calls are handled inline with the tables
+        bound to locals, including the common case of request assembly (the same steps as
+        RequestAssembler.add). Tool calls and request ends go through their own methods.
+        """
+        series_cache = self._series_cache
+        attribution_values = self._attribution_values
+        pending_users = self._pending_users
+        user_slot = self._user_slot
+        prefixes_seen = self.prefixes.last_seen
+        add_prefix = self.prefixes.add
+        requests = self.requests
+        open_requests = requests.open
+        idle_timeout = requests.idle_timeout
+        watermark = requests.watermark
+        clock = self.clock
 
-        price = entry.price
-        if price is None:
-            cost = 0.0
-            key = (entry.provider, entry.model)
-            self.unpriced_tokens[key] = (self.unpriced_tokens.get(key, 0.0)
-                                         + input_tokens + cache_read + cache_write + output)
-        else:
-            input_usd, read_usd, write_usd, output_usd = price.cost(
-                input_tokens, cache_read, cache_write, event.cache_write_1h_tokens, output)
-            values[INPUT_USD] += input_usd
-            values[CACHE_READ_USD] += read_usd
-            values[CACHE_WRITE_USD] += write_usd
-            values[OUTPUT_USD] += output_usd
-            cost = input_usd + read_usd + write_usd + output_usd
+        for event in events:
+            ts = event.ts
+            if ts > clock:
+                clock = ts
+            if ts > watermark:
+                watermark = requests.watermark = ts
+            if event.kind != KIND_MODEL:
+                self.clock = clock
+                if event.kind == KIND_TOOL:
+                    self._ingest_tool_call(event, arrival)
+                else:
+                    requests.end(event.request_id, ts)
+                continue
 
-        failed = event.status == "error"
-        values[CALLS_ERROR if failed else CALLS_OK] += 1
-        ts = event.ts
-        for budget in entry.budgets:
-            budget.add(ts, cost)
-        user_id = attributes.get("user_id")
-        if user_id:
-            user = (entry.cohort, user_id)
-            for window in self.windows.values():
-                window.add(ts, user, cost)
-        if event.prompt_prefix_hash:
-            self.prefixes.add(ts, entry.feature, event.prompt_prefix_hash)
-        if event.attempt > 1 or event.retry_of:
-            self._count_retry(event, entry)
-        if failed and event.call_id:
-            self._remember_failure(event.call_id, entry, event.error_class, cost)
-        self.requests.add(event.request_id, ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort)
+            attributes = event.attributes
+            try:
+                raw_key = (event.provider, event.model, *attribution_values(attributes))
+            except KeyError:  # a format that leaves some attribution fields out
+                raw_key = (event.provider, event.model, *[attributes.get(name, "") for name in self.attribution])
+            entry = series_cache.get(raw_key)
+            if entry is None:
+                entry = self._admit_series(raw_key, attributes)
+            if entry.overflowed:
+                for label in entry.overflowed:
+                    self.limiter.count_overflow(label)
+
+            # Tokens and cost.
+            input_tokens = event.input_tokens
+            cache_read = event.cache_read_tokens
+            cache_write = event.cache_write_tokens
+            output = event.output_tokens
+            values = entry.values
+            values[INPUT] += input_tokens
+            values[CACHE_READ] += cache_read
+            values[CACHE_WRITE] += cache_write
+            values[OUTPUT] += output
+            values[REASONING] += event.reasoning_tokens
+            price = entry.price
+            if price is None:
+                cost = self._count_unpriced(entry, input_tokens + cache_read + cache_write + output)
+            else:
+                rates = price.rates_for(input_tokens + cache_read + cache_write) if price.thresholds else price.base
+                input_usd = input_tokens * rates.input
+                read_usd = cache_read * rates.cache_read
+                write_usd = cache_write * rates.cache_write
+                if event.cache_write_1h_tokens:
+                    write_usd += event.cache_write_1h_tokens * (rates.cache_write_1h - rates.cache_write)
+                output_usd = output * rates.output
+                values[INPUT_USD] += input_usd
+                values[CACHE_READ_USD] += read_usd
+                values[CACHE_WRITE_USD] += write_usd
+                values[OUTPUT_USD] += output_usd
+                cost = input_usd + read_usd + write_usd + output_usd
+            failed = event.status == "error"
+            values[CALLS_ERROR if failed else CALLS_OK] += 1
+
+            # Budgets, users, prompt prefixes, retries.
+            for budget in entry.budgets:
+                budget.add(ts, cost)
+            user_id = attributes.get("user_id")
+            if user_id:
+                key = (entry.cohort, user_id, int(ts // user_slot))
+                pending_users[key] = pending_users.get(key, 0.0) + cost
+            prefix_hash = event.prompt_prefix_hash
+            if prefix_hash:
+                seen = prefixes_seen.get(entry.feature)
+                if seen is not None and prefix_hash in seen:
+                    if ts > seen[prefix_hash]:
+                        seen[prefix_hash] = ts
+                else:
+                    add_prefix(ts, entry.feature, prefix_hash)
+            if event.attempt > 1 or event.retry_of:
+                self._count_retry(event, entry)
+            if failed and event.call_id:
+                self._remember_failure(event.call_id, entry, event.error_class, cost)
+
+            # Request assembly.
+            request_id = event.request_id
+            if not request_id:
+                self._observe_request((cost, 1, 0, entry.feature, entry.intent, entry.cohort))
+                continue
+            request = open_requests.pop(request_id, None)
+            if request is not None and request[LAST_TS] + idle_timeout <= watermark:
+                requests.close(request)
+                request = None
+            if request is None:
+                request = requests.start(ts, arrival, entry.feature, entry.intent, entry.cohort)
+            else:
+                requests.extend(request, ts, arrival, entry.feature, entry.intent, entry.cohort)
+            request[REQUEST_COST] += cost
+            request[REQUEST_MODEL_CALLS] += 1
+            open_requests[request_id] = request
+        self.clock = clock
+
+    def _count_unpriced(self, entry: _SeriesEntry, tokens: int) -> float:
+        key = (entry.provider, entry.model)
+        self.unpriced_tokens[key] = self.unpriced_tokens.get(key, 0.0) + tokens
+        return 0.0
 
     def _ingest_tool_call(self, event: CallEvent, arrival: float) -> None:
         attributes = event.attributes
@@ -169,7 +239,8 @@ class Aggregator:
     def _admit_series(self, raw_key: tuple, attributes: dict[str, str]) -> _SeriesEntry:
         overflowed = []
         limited = []
-        for label, value in zip(("provider", "model", *self.attribution), raw_key):
+        resolved = (raw_key[0], self.price_book.resolve_model(raw_key[1]), *raw_key[2:])
+        for label, value in zip(("provider", "model", *self.attribution), resolved):
             admitted = self.limiter.limit(label, value)
             if admitted != value:
                 overflowed.append(label)
@@ -179,7 +250,7 @@ class Aggregator:
         if values is None:
             values = self.model_series[key] = [0.0] * SERIES_WIDTH
 
-        provider, model = raw_key[0], raw_key[1]
+        provider, model = raw_key[0], self.price_book.resolve_model(raw_key[1])
         price = self.price_book.lookup(provider, model)
         match_values = {"provider": provider, "model": model, **dict(zip(self.attribution, raw_key[2:]))}
         budgets = tuple(budget for budget in self.budgets if budget.matches(match_values))
@@ -251,6 +322,7 @@ class Aggregator:
             self.requests.flush_idle(time.monotonic())
         if wall_clock is not None and wall_clock > self.clock:
             self.clock = wall_clock
+        self.flush_pending()
         if self.clock == float("-inf"):
             return
         for window in self.windows.values():
@@ -258,6 +330,15 @@ class Aggregator:
         self.prefixes.advance(self.clock)
         for budget in self.budgets:
             budget.roll(self.clock)
+
+    def flush_pending(self) -> None:
+        """Spread the user spend collected since the last call to the rolling windows."""
+        slot = self._user_slot
+        for (cohort, user_id, index), cost in self._pending_users.items():
+            ts = index * slot
+            for window in self.windows.values():
+                window.add(ts, (cohort, user_id), cost)
+        self._pending_users.clear()
 
     def flush(self) -> None:
         """Close every open request: the end of a finished log."""

@@ -32,7 +32,7 @@ class RequestAssembler:
 
     def add(self, request_id: str, ts: float, arrival: float, cost: float, model_calls: int, tool_calls: int,
             feature: str, intent: str, cohort: str) -> None:
-        """Add one call (or a request end with zero calls) to its request."""
+        """Add one call to its request."""
         if ts > self.watermark:
             self.watermark = ts
         if not request_id:
@@ -44,23 +44,35 @@ class RequestAssembler:
             self._close(request)
             request = None
         if request is None:
-            request = [ts, arrival, 0.0, 0, 0, feature, intent, cohort]
-            if len(self.open) >= self.max_open:
-                self._evict_oldest()
+            request = self.start(ts, arrival, feature, intent, cohort)
         else:
-            if ts > request[LAST_TS]:
-                request[LAST_TS] = ts
-            request[ARRIVAL] = arrival
-            if not request[FEATURE]:
-                request[FEATURE] = feature
-            if not request[INTENT]:
-                request[INTENT] = intent
-            if not request[COHORT]:
-                request[COHORT] = cohort
+            self.extend(request, ts, arrival, feature, intent, cohort)
         request[COST] += cost
         request[MODEL_CALLS] += model_calls
         request[TOOL_CALLS] += tool_calls
         self.open[request_id] = request  # re-inserted last: the dict stays ordered by arrival
+
+    def start(self, ts: float, arrival: float, feature: str, intent: str, cohort: str) -> list:
+        """Return a new open request, closing the oldest one first if the limit is reached."""
+        if len(self.open) >= self.max_open:
+            self._evict_oldest()
+        return [ts, arrival, 0.0, 0, 0, feature, intent, cohort]
+
+    @staticmethod
+    def extend(request: list, ts: float, arrival: float, feature: str, intent: str, cohort: str) -> None:
+        """Update an open request's times and fill the labels its first calls left empty."""
+        if ts > request[LAST_TS]:
+            request[LAST_TS] = ts
+        request[ARRIVAL] = arrival
+        if not request[FEATURE]:
+            request[FEATURE] = feature
+        if not request[INTENT]:
+            request[INTENT] = intent
+        if not request[COHORT]:
+            request[COHORT] = cohort
+
+    def close(self, request: list) -> None:
+        self._close(request)
 
     def end(self, request_id: str, ts: float) -> None:
         """Close a request on its `request_end` event."""

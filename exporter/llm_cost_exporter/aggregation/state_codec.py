@@ -14,6 +14,7 @@ _TABLES = ("model_series", "retries", "retry_cost", "tool_calls", "request_cost"
 
 
 def export_state(aggregator: Aggregator) -> dict[str, Any]:
+    aggregator.flush_pending()
     state: dict[str, Any] = {"version": STATE_VERSION, "attribution": list(aggregator.attribution)}
     for name in _TABLES:
         state[name] = [[*key, value] for key, value in getattr(aggregator, name).items()]

@@ -35,6 +35,29 @@ class Parser(Protocol):
     def parse(self, record: bytes) -> list[CallEvent]: ...
 
 
+def parse_batch(parse, records: list[bytes], max_record_bytes: int,
+                rejected: list[RecordRejected]) -> tuple[list[CallEvent], int]:
+    """Parse `records` with `parse`; return the events and the number of records accepted.
+
+    Rejections are appended to `rejected`. A record longer than `max_record_bytes` is
+    rejected as oversized without being parsed.
+    """
+    events: list[CallEvent] = []
+    accepted = 0
+    for record in records:
+        if len(record) > max_record_bytes:
+            rejected.append(RecordRejected("oversized_line",
+                                           f"{len(record)} bytes, more than the limit of {max_record_bytes}"))
+            continue
+        try:
+            events += parse(record)
+        except RecordRejected as rejection:
+            rejected.append(rejection)
+            continue
+        accepted += 1
+    return events, accepted
+
+
 def extract_path(record: Any, path: str) -> Any:
     """Return the value at a dotted path (`metadata.tags.feature`), or None where it is absent."""
     value = record

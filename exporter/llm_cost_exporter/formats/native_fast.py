@@ -18,7 +18,9 @@ from ..events import CallEvent
 TokenCount = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class NativeRecord(msgspec.Struct):
+class NativeRecord(msgspec.Struct, gc=False):
+    """The native record. The first fields are in CallEvent's order, so a tuple slice converts."""
+
     ts: Union[datetime, float]
     kind: Literal["model", "tool", "request_end"]
     request_id: str = ""
@@ -54,7 +56,12 @@ class NotFastPath(Exception):
 
 
 _decode = msgspec.json.Decoder(NativeRecord).decode
+_as_tuple = msgspec.structs.astuple
 _UTC = timezone.utc
+# NativeRecord's fields after CallEvent's are the attribution fields, in this order.
+ATTRIBUTION_ORDER = ("user_id", "cohort", "feature", "intent", "cost_center", "product_line", "customer_id",
+                     "api_key_id")
+_EVENT_FIELDS = 19  # CallEvent's fields before `attributes`
 
 
 def parse_fast(line: bytes) -> CallEvent:
@@ -76,16 +83,12 @@ def parse_fast(line: bytes) -> CallEvent:
         raise NotFastPath
     if record.cache_write_1h_tokens > record.cache_write_tokens or record.reasoning_tokens > record.output_tokens:
         raise NotFastPath
-    error_class = record.error_class
-    if record.status == "error" and not error_class:
-        error_class = "other"
+    if record.status == "error" and not record.error_class:
+        record.error_class = "other"
+    record.ts = ts
 
-    return CallEvent(
-        ts, record.kind, record.request_id, record.call_id, record.retry_of, record.provider, record.model,
-        record.input_tokens, record.cache_read_tokens, record.cache_write_tokens, record.cache_write_1h_tokens,
-        record.output_tokens, record.reasoning_tokens, record.status, error_class, record.attempt,
-        record.tool, record.prompt_prefix_hash, record.cost_usd,
-        {"user_id": record.user_id, "cohort": record.cohort, "feature": record.feature, "intent": record.intent,
-         "cost_center": record.cost_center, "product_line": record.product_line,
-         "customer_id": record.customer_id, "api_key_id": record.api_key_id},
-    )
+    values = _as_tuple(record)
+    attributes = {"user_id": values[19], "cohort": values[20], "feature": values[21], "intent": values[22],
+                  "cost_center": values[23], "product_line": values[24], "customer_id": values[25],
+                  "api_key_id": values[26]}
+    return CallEvent(*values[:_EVENT_FIELDS], attributes)
