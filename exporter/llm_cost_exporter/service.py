@@ -20,6 +20,7 @@ from .config import Config
 from .exposition import CostCollector, SourceStatus
 from .exposition.server import MetricsServer
 from .formats import make_parser
+from .gctune import tune_for_ingestion
 from .ingest import RecordIngestor
 from .pricing import PRICING_VERSION
 from .pseudonym import Pseudonymizer
@@ -154,6 +155,7 @@ def serve(config: Config) -> int:
     """Run the exporter until SIGTERM or SIGINT; return the exit code."""
     import signal
 
+    tune_for_ingestion()
     service = Service(config)
     service.restore()
     server = MetricsServer(config.server.host, config.server.port, service.registry, service.healthy, service.ready)

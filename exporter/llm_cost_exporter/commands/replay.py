@@ -13,6 +13,7 @@ from ..aggregation import Aggregator, SnapshotBuilder
 from ..config import ConfigError, load_config
 from ..exposition import CostCollector
 from ..formats import FORMATS, make_parser
+from ..gctune import tune_for_ingestion
 from ..ingest import RecordIngestor
 from ..pseudonym import Pseudonymizer
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
 
+    tune_for_ingestion()
     aggregator = Aggregator(config)
     parser = make_parser(args.format, config.labels.attribution)
     ingestor = RecordIngestor(args.source_name, parser, aggregator)
