@@ -38,8 +38,9 @@ def make_service(tmp_path, *sources: str) -> Service:
     return service
 
 
-def openai_source(url: str) -> str:
-    return f'  - {{name: openai, type: openai_usage, base_url: "{url}/v1", api_key_env: T_OPENAI, costs: false}}\n'
+def openai_source(url: str, interval: str = "5m") -> str:
+    return (f'  - {{name: openai, type: openai_usage, base_url: "{url}/v1", api_key_env: T_OPENAI, costs: false, '
+            f'interval: {interval}}}\n')
 
 
 def input_tokens(service: Service) -> float:
@@ -51,7 +52,7 @@ def input_tokens(service: Service) -> float:
 def test_restart_continues_from_the_checkpoint(openai, tmp_path):
     hour = int(time.time() // HOUR * HOUR)
     openai.usage["completions"] = {hour - 2 * HOUR: [usage(100)], hour - HOUR: [usage(40)]}
-    service = make_service(tmp_path, openai_source(openai.url))
+    service = make_service(tmp_path, openai_source(openai.url, interval="0.2s"))
     service.poll_once()
     assert input_tokens(service) == 0  # polled, but not published before the checkpoint
     service.checkpoint()
@@ -59,8 +60,9 @@ def test_restart_continues_from_the_checkpoint(openai, tmp_path):
     service.close()
 
     openai.usage["completions"][hour - HOUR] = [usage(90)]  # revised while the exporter was down
-    restarted = make_service(tmp_path, openai_source(openai.url))
+    restarted = make_service(tmp_path, openai_source(openai.url, interval="0.2s"))
     assert input_tokens(restarted) == 140
+    time.sleep(0.25)  # the next poll falls due
     restarted.poll_once()
     restarted.checkpoint()
     assert input_tokens(restarted) == 190
@@ -94,3 +96,17 @@ def test_two_vendor_sources_render_valid_openmetrics(openai, tmp_path):
         anthropic.stop()
     families = [family.name for family in text_string_to_metric_families(text)]
     assert families.count("llm_vendor_data_end_timestamp_seconds") == 1
+
+
+def test_restart_keeps_the_schedule_and_health(openai, tmp_path):
+    service = make_service(tmp_path, openai_source(openai.url))
+    service.poll_once()
+    service.checkpoint()
+    polls = len(openai.requests)
+    service.close()
+
+    restarted = make_service(tmp_path, openai_source(openai.url))
+    restarted.poll_once()  # not due yet: the interval runs on from the last poll
+    assert len(openai.requests) == polls
+    assert restarted.registry.get_sample_value("llm_exporter_source_up", {"source": "openai"}) == 1
+    restarted.close()

@@ -105,9 +105,15 @@ class StreamPoller:
                   time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)))
 
     def export_state(self) -> dict:
-        return {"streams": {stream.name: stream.ledger.export() for stream in self.streams}}
+        # The schedule and health are saved too: a restart neither repeats a billed Cost Explorer read
+        # nor reports a source as down until its next poll, which may be hours away.
+        return {"streams": {stream.name: stream.ledger.export() for stream in self.streams},
+                "next_due": self._next_due, "up": self.up, "last_success": self.last_success}
 
     def restore(self, state: dict) -> None:
+        self._next_due = min(float(state.get("next_due") or 0.0), time.time() + self.config.interval)
+        self.up = bool(state.get("up", False))
+        self.last_success = state.get("last_success")
         saved = state.get("streams", {})
         for stream in self.streams:
             if stream.name in saved:
