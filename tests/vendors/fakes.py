@@ -1,6 +1,6 @@
 """Loopback HTTP servers that speak the documented shapes of the OpenAI and Anthropic usage and cost APIs.
 
-Each fake holds the "truth" (bucket start -> list of result objects) and pages through it the way
+Each fake contains the "truth" (bucket start -> list of result objects) and pages through it the way
 the vendor does: buckets in [start, end), `limit` buckets per page at most, `has_more` and an opaque
 `next_page` cursor. Faults queued with `fail_next` are served, in order, before normal responses.
 """
@@ -23,7 +23,7 @@ DAY = 86400
 
 @dataclass
 class Fault:
-    """One scripted bad response: a status with headers and body, or a delay before a normal answer."""
+    """One scripted bad response: a status with headers and body, or a delay before a normal response."""
 
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)

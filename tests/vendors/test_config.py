@@ -53,3 +53,10 @@ def test_cost_explorer_takes_two_groups_at_most():
     [message] = errors("sources: [{name: c, type: aws_cost_explorer, group_by: [USAGE_TYPE, LINKED_ACCOUNT, "
                        "USAGE_TYPE]}]")
     assert "at most 2" in message
+
+
+def test_central_example_passes_check_config(repo_root, capsys):
+    from llm_cost_exporter.cli import main
+
+    assert main(["check-config", str(repo_root / "tests/fixtures/vendors/central.yaml")]) == 0
+    assert "valid (4 source(s)" in capsys.readouterr().out

@@ -178,7 +178,8 @@ def test_server_error_then_success(fake, hooks, clock, sleeps):
     assert poller.up
     assert poller.errors == {"server_error": 2}
     assert len(sleeps.waits) == 2
-    assert 0 <= sleeps.waits[0] <= 1.0 and 0 <= sleeps.waits[1] <= 2.0  # full jitter, doubling
+    assert 0 <= sleeps.waits[0] <= 1.0  # full jitter under a cap that doubles per attempt
+    assert 0 <= sleeps.waits[1] <= 2.0
     assert_truth(poller, fake)
 
 
@@ -221,7 +222,7 @@ def test_malformed_json_changes_nothing(fake, hooks, clock):
 
 def test_malformed_page_mid_sequence_is_all_or_nothing(fake, hooks, clock):
     poller = make_poller(fake, hooks, usage=["completions"], costs=False)
-    # The second page is answered with a bucket whose start_time is not a number.
+    # The second page is served with a bucket whose start_time is not a number.
     original = fake.page
 
     def broken(starts, make_bucket, query, max_limit):
@@ -329,7 +330,8 @@ def test_downward_revision_holds_the_counter(fake, hooks, clock, caplog):
     after = observed(poller)["llm_vendor_tokens"]
 
     assert after == before
-    assert "revised" in caplog.text and "downward" in caplog.text
+    assert "revised" in caplog.text
+    assert "downward" in caplog.text
 
 
 def test_due_follows_the_interval(fake, hooks, clock):

@@ -41,7 +41,7 @@ class Stream:
 
 @dataclass(frozen=True)
 class Hooks:
-    """What tests inject: the wait between retries and the jitter source."""
+    """Replaceable dependencies of a poller: the wait between retries and the random source of jitter."""
 
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random | None = None
@@ -146,7 +146,7 @@ class StreamPoller:
         return math.fsum(values)
 
     def totals(self) -> dict[SeriesKey, float]:
-        """What `collect` renders as counters: the published totals."""
+        """Return the published totals that `collect` renders as counters."""
         return dict(self._published[0])
 
 

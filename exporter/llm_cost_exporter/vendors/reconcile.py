@@ -99,6 +99,11 @@ def format_table(rows: list[Row]) -> str:
         gateway = f"{row.gateway_usd:.4f}" if row.gateway_usd is not None else "-"
         vendor = f"{row.vendor_usd:.4f}" if row.vendor_usd is not None else "-"
         gap = row.gap_percent
-        shown = "n/a" if gap is None else ("inf" if math.isinf(gap) else f"{gap:+.2f}")
-        lines.append(f"{row.provider:<16} {gateway:>14} {vendor:>14} {shown:>9}")
+        if gap is None:
+            gap_text = "n/a"
+        elif math.isinf(gap):
+            gap_text = "inf"
+        else:
+            gap_text = f"{gap:+.2f}"
+        lines.append(f"{row.provider:<16} {gateway:>14} {vendor:>14} {gap_text:>9}")
     return "\n".join(lines)
