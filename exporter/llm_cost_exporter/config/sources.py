@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import LABEL_NAME, Strict
 from .durations import Duration
@@ -136,19 +136,53 @@ class CostExplorerSourceConfig(AWSVendorSourceConfig):
 VENDOR_SOURCE_TYPES = ("openai_usage", "anthropic_usage", "bedrock_cloudwatch", "aws_cost_explorer")
 
 
-class PlannedSourceConfig(SourceConfig):
-    """A source type the design names but this version does not read yet: rejected with a clear error."""
+class AWSLogSourceConfig(SourceConfig):
+    """A log sink in AWS read through boto3 and its usual credential chain; `base_url` overrides the endpoint."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    type: Literal["s3", "cloudwatch_logs"]
-
-    @model_validator(mode="after")
-    def _reject(self) -> PlannedSourceConfig:
-        raise ValueError(f"source type {self.type!r} is not supported by this version; use type: file")
+    region: str | None = None
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    start_at: Literal["beginning", "end"] = "beginning"
+    max_line_bytes: int = Field(default=1 << 20, gt=0)
 
 
-AnySourceConfig = Annotated[FileSourceConfig | OpenAIUsageSourceConfig | AnthropicUsageSourceConfig
-                            | BedrockCloudWatchSourceConfig | CostExplorerSourceConfig | PlannedSourceConfig,
+class S3SourceConfig(AWSLogSourceConfig):
+    """JSON lines in the objects under `prefix`, read in key order; gzip objects are decompressed.
+
+    `exclude` lists fnmatch patterns of keys to skip. With format bedrock_invocation it defaults
+    to `*/data/*`, where Bedrock puts large request and response bodies next to its log objects.
+    """
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=1)
+    prefix: str = ""
+    exclude: list[str] | None = None
+    poll_interval: Duration = 60.0
+
+    @property
+    def excluded_keys(self) -> list[str]:
+        if self.exclude is not None:
+            return self.exclude
+        return ["*/data/*"] if self.format == "bedrock_invocation" else []
+
+
+class CloudWatchLogsSourceConfig(AWSLogSourceConfig):
+    """Log events of one log group, one record per event, read with FilterLogEvents.
+
+    `lookback` is how far before the newest event already read each poll searches again, so an
+    event that CloudWatch Logs ingests late with an older timestamp is still read once.
+    """
+
+    type: Literal["cloudwatch_logs"]
+    log_group: str = Field(min_length=1)
+    log_stream_prefix: str | None = None
+    filter_pattern: str | None = None
+    lookback: Duration = 120.0
+    poll_interval: Duration = 30.0
+
+
+AnySourceConfig = Annotated[FileSourceConfig | S3SourceConfig | CloudWatchLogsSourceConfig
+                            | OpenAIUsageSourceConfig | AnthropicUsageSourceConfig
+                            | BedrockCloudWatchSourceConfig | CostExplorerSourceConfig,
                             Field(discriminator="type")]
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..config.models import FileSourceConfig
+from .lines import split_lines
 
 log = logging.getLogger(__name__)
 
@@ -367,35 +368,7 @@ class FileSource:
         return len(fresh)
 
     def _split(self, tracked: TrackedFile, data: bytes, lines: list[bytes], final: bool) -> int:
-        """Append the complete lines of `data`, read at the offset, and advance the offset past them.
-
-        With `final`, the data ends the file and a last line without a newline is a record too.
-        """
-        start = 0
-        if tracked.skipping:
-            newline = data.find(b"\n")
-            if newline < 0:
-                tracked.offset += len(data)
-                return len(data)
-            start = newline + 1
-            tracked.skipping = False
-        end = data.rfind(b"\n", start)
-        if end >= 0:
-            for line in data[start:end].split(b"\n"):
-                if line.strip():
-                    lines.append(line)
-            tracked.offset += end + 1
-            start = end + 1
-        else:
-            tracked.offset += start
-        tail = data[start:]
-        if len(tail) > self.max_line_bytes:
-            lines.append(tail[: self.max_line_bytes + 1])
-            tracked.offset += len(tail)
-            tracked.skipping = not final
-        elif final and tail.strip():
-            lines.append(tail)
-            tracked.offset += len(tail)
+        split_lines(tracked, data, lines, self.max_line_bytes, final)
         return len(data)
 
     def _shrunk(self, tracked: TrackedFile, size: int) -> None:
