@@ -174,9 +174,9 @@ def build(settings: Settings) -> DashboardSpec:
             height=4,
         ),
         timeseries(
-            "Share of rejected records",
-            f"Share of log records the exporter could not use. Above {settings.rejected_max_share:.0%} "
-            "the rejected-events alert fires.",
+            f"Share of rejected records (last {settings.rejected_window})",
+            f"Share of each source's records that the exporter could not use; their cost is not counted. "
+            f"Above {settings.rejected_max_share:.0%} the rejected-events alert opens a ticket.",
             [q.rejected_share(s)],
             RATIO,
             steps=[Step(settings.rejected_max_share, "red")],

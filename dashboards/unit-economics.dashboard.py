@@ -2,7 +2,7 @@
 
 from llm_dashboards import common, queries as q, variables
 from llm_dashboards.common import CALLS, PER_SECOND, RATIO, USD
-from llm_dashboards.grafana import DashboardSpec, SeriesStyle, Step, row, timeseries
+from llm_dashboards.grafana import DashboardSpec, Step, row, timeseries
 from llm_dashboards.settings import Settings
 
 UID = "llm-cost-unit-economics"
@@ -16,6 +16,8 @@ def build(settings: Settings) -> DashboardSpec:
     multiplicity_runbook = common.runbook(settings, "LLMCallMultiplicityDrift")
     cache_runbook = common.runbook(settings, "LLMCacheHitRatioDrop")
     cache_group = ", ".join(settings.cache_group_by)
+    anomaly_group = ", ".join(settings.anomaly_group_by)
+    drift_group = ", ".join(settings.multiplicity_group_by)
 
     tokens = row(
         "Tokens",
@@ -44,7 +46,18 @@ def build(settings: Settings) -> DashboardSpec:
             "It moves with model choice, prompt length, calls per request and cache hits.",
             [q.mean_cost_per_request_by(s, "intent")],
             USD,
+            width=8,
+        ),
+        timeseries(
+            f"Mean cost per request by {anomaly_group}, now and one week earlier",
+            f"Mean cost per request over the last {settings.anomaly_window}, now and at the same time one week "
+            "earlier (dashed), per group of the cost-per-request anomaly alert. The alert fires when the line "
+            "leaves the band of the last week's mean and spread.",
+            q.cost_per_request_against_last_week(s),
+            USD,
+            styles=[common.LAST_WEEK],
             links=[common.runbook(settings, "LLMCostPerRequestAnomaly")],
+            width=8,
         ),
         timeseries(
             "Price per million tokens by model",
@@ -52,32 +65,36 @@ def build(settings: Settings) -> DashboardSpec:
             "A change without a price change means the token mix shifted.",
             [q.price_per_million_tokens(s)],
             USD,
+            width=8,
         ),
     )
 
     calls = row(
         "Calls per request",
         timeseries(
-            f"Model calls per request (mean over {window})",
-            "How many model calls one request of each feature makes, now and one week earlier. "
+            f"Model calls per request by {drift_group} (mean over {window})",
+            "How many model calls one request makes, now and one week earlier. "
             "Agent loops and retries show here first.",
             q.calls_per_request(s, "llm_request_model_calls"),
             CALLS,
+            styles=[common.LAST_WEEK],
             links=[multiplicity_runbook],
             width=8,
         ),
         timeseries(
-            f"Tool calls per request (mean over {window})",
-            "How many tool calls one request of each feature makes, now and one week earlier.",
+            f"Tool calls per request by {drift_group} (mean over {window})",
+            "How many tool calls one request makes, now and one week earlier.",
             q.calls_per_request(s, "llm_request_tool_calls"),
             CALLS,
+            styles=[common.LAST_WEEK],
             links=[multiplicity_runbook],
             width=8,
         ),
         timeseries(
-            "Calls per request against one week earlier",
+            "Change of calls per request against one week earlier",
             f"Relative change of mean calls per request against the same {window} one week earlier. "
-            f"Above +{drift:.0%} the call-multiplicity alert opens a ticket.",
+            f"Above +{drift:.0%} (and at least {settings.multiplicity_min_increase_calls:g} more calls) the "
+            "call-multiplicity alert opens a ticket.",
             [
                 q.calls_per_request_change(s, "llm_request_model_calls", legend_prefix="model calls "),
                 q.calls_per_request_change(s, "llm_request_tool_calls", legend_prefix="tool calls "),
@@ -98,7 +115,7 @@ def build(settings: Settings) -> DashboardSpec:
             f"{settings.cache_week_window}, and the same {settings.cache_week_window} one week earlier.",
             q.cache_hit_ratio(s),
             RATIO,
-            styles=[SeriesStyle(f"last {settings.cache_week_window}, one week earlier", "text", dashed=True)],
+            styles=[common.LAST_WEEK],
             links=[cache_runbook],
             width=6,
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .grafana import Annotation, DashboardSpec, Link, Row, Variable
+from .grafana import Annotation, DashboardSpec, Link, Row, SeriesStyle, Variable
 from .settings import Settings
 
 TAGS = ("llm-cost",)
@@ -32,6 +32,10 @@ TIMES = "suffix:x"
 CALLS = "short"
 USERS = "short"
 COUNT = "short"
+
+
+# Series of last week drawn dashed next to the current ones.
+LAST_WEEK = SeriesStyle(".*one week earlier", dashed=True, pattern=True)
 
 
 def runbook(settings: Settings, alert: str) -> Link:

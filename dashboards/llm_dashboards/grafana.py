@@ -57,11 +57,15 @@ class Link:
 
 @dataclass(frozen=True)
 class SeriesStyle:
-    """A fixed colour, and optionally a dashed line, for the series with this legend name."""
+    """A fixed colour and/or a dashed line for the series whose legend name is `name`.
+
+    With `pattern` true, `name` is a regular expression over legend names.
+    """
 
     name: str
-    color: str
+    color: str | None = None
     dashed: bool = False
+    pattern: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,12 +153,13 @@ def _links(links: Iterable[Link]) -> list[dict[str, Any]]:
 def _overrides(styles: Iterable[SeriesStyle]) -> list[dict[str, Any]]:
     overrides = []
     for style in styles:
-        properties: list[dict[str, Any]] = [
-            {"id": "color", "value": {"mode": "fixed", "fixedColor": style.color}},
-        ]
+        properties: list[dict[str, Any]] = []
+        if style.color is not None:
+            properties.append({"id": "color", "value": {"mode": "fixed", "fixedColor": style.color}})
         if style.dashed:
             properties.append({"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}})
-        overrides.append({"matcher": {"id": "byName", "options": style.name}, "properties": properties})
+        matcher = {"id": "byRegexp" if style.pattern else "byName", "options": style.name}
+        overrides.append({"matcher": matcher, "properties": properties})
     return overrides
 
 

@@ -36,6 +36,7 @@ METRIC_LABELS: dict[str, tuple[str, ...]] = {
     "llm_prompt_prefixes": ("feature",),
     "llm_budget_usd": ("budget",),
     "llm_budget_spend_usd": ("budget",),
+    "llm_budget_period_start_timestamp_seconds": ("budget",),
     "llm_budget_period_end_timestamp_seconds": ("budget",),
     "llm_vendor_cost_usd_total": (),
     "llm_vendor_data_end_timestamp_seconds": (),
@@ -170,38 +171,41 @@ def requests_by(s: Scope, label: str) -> Query:
     return Query(f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))", f"{{{{{label}}}}}")
 
 
-def _projection(s: Scope) -> str:
-    """Period spend projected to the period end from its slope over the projection window.
+def _budget(s: Scope, metric: str, offset: str = "") -> str:
+    shift = f" offset {offset}" if offset else ""
+    return f"sum by (budget, period) ({s.sel(metric)}{shift})"
 
-    spend + deriv(spend[w]) * (end - now) is predict_linear() with a horizon per
-    budget, which predict_linear cannot take because its horizon is one scalar.
-    The spend gauge restarts at zero with each period, so the projection reads low
-    for one window after a period starts.
+
+def _projection(s: Scope) -> str:
+    """Period spend projected to the period end, computed as the projected-overrun alert does.
+
+    The spend rate is the spend change over the projection window divided by its
+    length, which is only defined once the period is older than the window:
+    spend + (spend - spend offset w) / w * (end - now). The spend is a gauge that
+    survives exporter restarts, so no counter reset breaks the difference.
     """
-    spend = s.sel("llm_budget_spend_usd")
-    end = s.sel("llm_budget_period_end_timestamp_seconds")
     window = s.settings.projection_window
-    remaining = f"clamp_min({end} - time(), 0)"
-    return f"max by (budget) ({spend} + deriv({spend}[{window}]) * {remaining})"
+    seconds = f"{s.settings.seconds(window):g}"
+    spend = _budget(s, "llm_budget_spend_usd")
+    earlier = _budget(s, "llm_budget_spend_usd", offset=window)
+    start = f"max by (budget, period) ({s.sel('llm_budget_period_start_timestamp_seconds')})"
+    end = f"max by (budget, period) ({s.sel('llm_budget_period_end_timestamp_seconds')})"
+    rate = f"(({spend} - {earlier}) / {seconds} and on (budget, period) {start} < time() - {seconds})"
+    return f"{spend} + {rate} * ({end} - time())"
 
 
 def budget_spend(s: Scope) -> list[Query]:
     """Period-to-date spend, the budget, and the spend projected to the period end."""
     return [
-        Query(f"max by (budget) ({s.sel('llm_budget_spend_usd')})", "{{budget}} spend"),
-        Query(f"max by (budget) ({s.sel('llm_budget_usd')})", "{{budget}} budget"),
+        Query(_budget(s, "llm_budget_spend_usd"), "{{budget}} spend"),
+        Query(f"max by (budget, period) ({s.sel('llm_budget_usd')})", "{{budget}} budget"),
         Query(_projection(s), "{{budget}} projected at period end"),
     ]
 
 
 def budget_projected_use(s: Scope) -> Query:
-    return Query(f"{_projection(s)} / max by (budget) ({s.sel('llm_budget_usd')})", "{{budget}}")
-
-
-def budget_use(s: Scope) -> Query:
-    spend = s.sel("llm_budget_spend_usd")
-    budget = s.sel("llm_budget_usd")
-    return Query(f"max by (budget) ({spend}) / max by (budget) ({budget})", "{{budget}}")
+    budget = f"max by (budget, period) ({s.sel('llm_budget_usd')})"
+    return Query(f"({_projection(s)}) / {budget}", "{{budget}}")
 
 
 def breakers_open(s: Scope) -> Query:
@@ -226,12 +230,15 @@ def events_per_second(s: Scope) -> Query:
 
 
 def rejected_share(s: Scope) -> Query:
+    """Share of records rejected per source, over the rejected-events alert's window."""
+    window = s.settings.rejected_window
     rejected = s.sel("llm_exporter_events_total", result="rejected")
     events = s.sel("llm_exporter_events_total")
-    # No rejected series exists until the first rejection, so absence reads as 0.
+    # No rejected series exists until the first rejection, so a missing one counts as 0.
     return Query(
-        f"(sum(rate({rejected}[{RATE}])) or vector(0)) / sum(rate({events}[{RATE}]))",
-        "rejected share",
+        f"(sum by (source) (rate({rejected}[{window}])) or sum by (source) (rate({events}[{window}])) * 0)"
+        f" / sum by (source) (rate({events}[{window}]))",
+        "{{source}}",
     )
 
 
@@ -273,12 +280,28 @@ def output_per_input_token(s: Scope, label: str = "intent") -> Query:
     )
 
 
-def mean_cost_per_request_by(s: Scope, label: str, offset: str = "") -> Query:
+def mean_cost_per_request_by(s: Scope, label: str) -> Query:
+    total = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_sum')}[{RATE}]))"
+    count = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))"
+    return Query(f"{total} / {count}", f"{{{{{label}}}}}")
+
+
+def _mean_cost_per_request(s: Scope, offset: str = "") -> str:
+    window = s.settings.anomaly_window
+    group = ", ".join(s.settings.anomaly_group_by)
     shift = f" offset {offset}" if offset else ""
-    total = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_sum')}[{RATE}]{shift}))"
-    count = f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]{shift}))"
-    legend = f"{{{{{label}}}}}, one week earlier" if offset else f"{{{{{label}}}}}"
-    return Query(f"{total} / {count}", legend)
+    total = f"sum by ({group}) (rate({s.sel('llm_request_cost_usd_sum')}[{window}]{shift}))"
+    count = f"sum by ({group}) (rate({s.sel('llm_request_cost_usd_count')}[{window}]{shift}))"
+    return f"{total} / {count}"
+
+
+def cost_per_request_against_last_week(s: Scope) -> list[Query]:
+    """Mean cost per request over the anomaly alert's window and grouping, now and one week earlier."""
+    legend = _legend(s.settings.anomaly_group_by)
+    return [
+        Query(_mean_cost_per_request(s), legend),
+        Query(_mean_cost_per_request(s, offset="1w"), f"{legend}, one week earlier"),
+    ]
 
 
 def price_per_million_tokens(s: Scope) -> Query:
@@ -287,27 +310,29 @@ def price_per_million_tokens(s: Scope) -> Query:
     return Query(f"{cost} / {tokens} * 1e6", "{{provider}} {{model}}")
 
 
-def _mean_calls(s: Scope, histogram: str, label: str, offset: str = "") -> str:
+def _mean_calls(s: Scope, histogram: str, offset: str = "") -> str:
     window = s.settings.multiplicity_window
+    group = ", ".join(s.settings.multiplicity_group_by)
     shift = f" offset {offset}" if offset else ""
     total = s.sel(f"{histogram}_sum")
     count = s.sel(f"{histogram}_count")
-    return f"sum by ({label}) (rate({total}[{window}]{shift})) / sum by ({label}) (rate({count}[{window}]{shift}))"
+    return f"sum by ({group}) (rate({total}[{window}]{shift})) / sum by ({group}) (rate({count}[{window}]{shift}))"
 
 
-def calls_per_request(s: Scope, histogram: str, label: str = "feature") -> list[Query]:
-    """Mean calls per request over the drift alert's window, now and one week earlier."""
+def calls_per_request(s: Scope, histogram: str) -> list[Query]:
+    """Mean calls per request over the drift alert's window and grouping, now and one week earlier."""
+    legend = _legend(s.settings.multiplicity_group_by)
     return [
-        Query(_mean_calls(s, histogram, label), f"{{{{{label}}}}}"),
-        Query(_mean_calls(s, histogram, label, offset="1w"), f"{{{{{label}}}}}, one week earlier"),
+        Query(_mean_calls(s, histogram), legend),
+        Query(_mean_calls(s, histogram, offset="1w"), f"{legend}, one week earlier"),
     ]
 
 
-def calls_per_request_change(s: Scope, histogram: str, label: str = "feature", legend_prefix: str = "") -> Query:
+def calls_per_request_change(s: Scope, histogram: str, legend_prefix: str = "") -> Query:
     """Relative change of mean calls per request against one week earlier (0.25 is +25%)."""
-    now = _mean_calls(s, histogram, label)
-    week_ago = _mean_calls(s, histogram, label, offset="1w")
-    return Query(f"({now}) / ({week_ago}) - 1", f"{legend_prefix}{{{{{label}}}}}")
+    now = _mean_calls(s, histogram)
+    week_ago = _mean_calls(s, histogram, offset="1w")
+    return Query(f"({now}) / ({week_ago}) - 1", f"{legend_prefix}{_legend(s.settings.multiplicity_group_by)}")
 
 
 def calls_per_request_p95(s: Scope, histogram: str, label: str = "feature") -> Query:

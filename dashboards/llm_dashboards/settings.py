@@ -49,6 +49,10 @@ class Settings:
     cache_fast_max_drop: float
     prefix_window: str
     multiplicity_window: str
+    multiplicity_group_by: tuple[str, ...]
+    multiplicity_min_increase_calls: float
+    anomaly_window: str
+    anomaly_group_by: tuple[str, ...]
     multiplicity_max_increase: float
     retry_window: str
     retry_max_share: float
@@ -62,6 +66,7 @@ class Settings:
     vendor_max_data_age: str
     source_max_age: str
     rejected_max_share: float
+    rejected_window: str
 
     def seconds(self, duration: str) -> float:
         """Return a duration of the values file (such as 15m or 2d) in seconds."""
@@ -117,6 +122,10 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         cache_fast_max_drop=float(_get(values, f"{cache}.hour_over_day.max_drop_points")) / 100,
         prefix_window=str(_get(values, "alerts.LLMPromptPrefixChurn.prefix_window")),
         multiplicity_window=str(_get(values, "alerts.LLMCallMultiplicityDrift.window")),
+        multiplicity_group_by=_labels(values, "alerts.LLMCallMultiplicityDrift.group_by"),
+        multiplicity_min_increase_calls=float(_get(values, "alerts.LLMCallMultiplicityDrift.min_increase_calls")),
+        anomaly_window=str(_get(values, "alerts.LLMCostPerRequestAnomaly.window")),
+        anomaly_group_by=_labels(values, "alerts.LLMCostPerRequestAnomaly.group_by"),
         multiplicity_max_increase=float(_get(values, "alerts.LLMCallMultiplicityDrift.max_increase_percent")) / 100,
         retry_window=str(_get(values, "alerts.LLMRetryCostHigh.window")),
         retry_max_share=float(_get(values, "alerts.LLMRetryCostHigh.max_share")),
@@ -130,6 +139,7 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         vendor_max_data_age=str(_get(values, f"{gap}.max_vendor_data_age")),
         source_max_age=str(_get(values, "alerts.LLMCostSourceStale.max_source_age")),
         rejected_max_share=float(_get(values, "alerts.LLMCostEventsRejected.max_share")),
+        rejected_window=str(_get(values, "alerts.LLMCostEventsRejected.window")),
     )
 
 

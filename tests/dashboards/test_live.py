@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.processes import ExporterProcess, PrometheusProcess, require_binary, wait_until
@@ -66,41 +67,53 @@ def exporter_cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "llm_cost_exporter", *args]
 
 
-def write_history(path: Path, exposition: str, now: float) -> int:
-    """Write OpenMetrics samples of the replayed exposition, counters growing linearly, over the past.
+def history_times(now: float) -> list[float]:
+    """Sample times of the backfilled history.
 
-    Counters (and histogram sums and counts) rise from near 0 to their replayed value
-    between HISTORY_START_DAYS and HISTORY_END_DAYS ago; gauges keep their value.
-    Histogram buckets are left out because no panel reads them with an offset.
+    Every 30 minutes from 8.1 to 6 days ago, which covers the week-ago windows (at
+    most 1d long) and the reconciliation window that ends a day ago; then every
+    minute for 20 minutes around one day ago, for the budget projection that reads
+    the spend one day earlier.
     """
-    start = now - HISTORY_START_DAYS * DAY
-    end = now - HISTORY_END_DAYS * DAY
-    steps = int((end - start) // HISTORY_STEP)
+    week_ago = [now - HISTORY_START_DAYS * DAY + step * HISTORY_STEP
+                for step in range(int((HISTORY_START_DAYS - HISTORY_END_DAYS) * DAY // HISTORY_STEP) + 1)]
+    day_ago = [now - DAY + offset for offset in range(-600, 601, 60)]
+    return week_ago + day_ago
+
+
+def write_history(path: Path, exposition: str, now: float) -> int:
+    """Write OpenMetrics samples of the replayed exposition over the past, and return their number.
+
+    Counters (and histogram and summary sums and counts) rise linearly from near 0 at
+    the first sample time to their replayed value at the last; gauges keep their
+    value. Histogram buckets are left out because no panel reads them in the past.
+    """
+    times = history_times(now)
+    first, last = times[0], times[-1]
     lines = []
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
-            if sample.name.endswith("_bucket") or sample.name.endswith("_created"):
+            if sample.name.endswith(("_bucket", "_created")):
                 continue
             labels = {**sample.labels, "job": JOB, "instance": "history"}
             selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
             grows = family.type == "counter" or (
                 family.type in ("histogram", "summary") and sample.name.endswith(("_sum", "_count"))
             )
-            for step in range(steps + 1):
-                value = sample.value * (step + 1) / (steps + 1) if grows else sample.value
-                lines.append(f"{sample.name}{{{selector}}} {value} {start + step * HISTORY_STEP:.3f}")
-    # Vendor cost as a central-mode exporter reports it: one counter rising by about
-    # the gateway's spend per day, and the end of the newest complete daily bucket.
-    vendor_points = range(int((now - HISTORY_START_DAYS * DAY) // HISTORY_STEP), int((now - 60) // HISTORY_STEP) + 1)
-    vendor_labels = f'job="{JOB}",instance="central",provider="openai",project="proj_live",line_item="gpt-4o, input"'
-    for index, slot in enumerate(vendor_points):
-        lines.append(f"llm_vendor_cost_usd_total{{{vendor_labels}}} {index * 7.5} {slot * HISTORY_STEP:.3f}")
-    gauge_labels = f'job="{JOB}",instance="central",provider="openai",source="openai-costs"'
-    for slot in vendor_points:
-        timestamp = slot * HISTORY_STEP
-        data_end = timestamp - timestamp % DAY
-        lines.append(f"llm_vendor_data_end_timestamp_seconds{{{gauge_labels}}} {data_end} {timestamp:.3f}")
-    lines.append(f"llm_vendor_data_end_timestamp_seconds{{{gauge_labels}}} {now - now % DAY} {now - 60:.3f}")
+            for timestamp in times:
+                share = 0.01 + 0.99 * (timestamp - first) / (last - first)
+                value = sample.value * share if grows else sample.value
+                lines.append(f"{sample.name}{{{selector}}} {value} {timestamp:.3f}")
+    # Vendor cost as a central-mode exporter reports it: a counter rising by 360 USD a
+    # day, and the end of the newest complete daily bucket, up to a minute ago.
+    vendor_times = [now - HISTORY_START_DAYS * DAY + step * HISTORY_STEP
+                    for step in range(int((HISTORY_START_DAYS * DAY - 60) // HISTORY_STEP) + 1)] + [now - 60]
+    cost_labels = f'instance="central",job="{JOB}",line_item="gpt-4o, input",project="proj_live",provider="openai"'
+    end_labels = f'instance="central",job="{JOB}",provider="openai",source="openai-costs"'
+    for timestamp in vendor_times:
+        elapsed = timestamp - vendor_times[0]
+        lines.append(f"llm_vendor_cost_usd_total{{{cost_labels}}} {elapsed / DAY * 360:.4f} {timestamp:.3f}")
+        lines.append(f"llm_vendor_data_end_timestamp_seconds{{{end_labels}}} {timestamp - timestamp % DAY} {timestamp:.3f}")
     path.write_text("\n".join(sorted_by_series(lines)) + "\n# EOF\n")
     return len(lines)
 
@@ -134,11 +147,11 @@ def stack(tmp_path_factory, generated):
         ],
     }
     replay_config = workdir / "replay.yaml"
-    replay_config.write_text(
-        "server: {listen: '127.0.0.1:9841'}\n"
-        f"state: {{path: {workdir / 'replay-state.db'}}}\n"
-        "labels: {attribution: [feature, intent, cohort, cost_center, product_line, customer_id]}\n"
-    )
+    replay_config.write_text(yaml.safe_dump({
+        **config,
+        "server": {"listen": "127.0.0.1:9841"},  # not opened by replay
+        "state": {"path": str(workdir / "replay-state.db")},
+    }))
     exposition = run(*exporter_cli("replay", "--config", str(replay_config), str(history_log))).stdout
     openmetrics = workdir / "history.om"
     write_history(openmetrics, exposition, now)
@@ -240,5 +253,6 @@ def test_custom_variable_values_are_valid_windows(stack):
         assert stack.query(f'llm_user_spend_usd{{job="{JOB}", window="{window}"}}'), window
 
 
-def test_history_reaches_last_week(stack):
+def test_history_reaches_last_week_and_yesterday(stack):
     assert stack.query(f'count_over_time(llm_tokens_total{{job="{JOB}", instance="history"}}[1d] offset 1w)')
+    assert stack.query(f'llm_budget_spend_usd{{job="{JOB}", instance="history"}} offset 1d')

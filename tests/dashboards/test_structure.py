@@ -178,7 +178,7 @@ def test_alert_annotation_shows_firing_llm_alerts(generated, uid):
     assert annotations[0]["titleFormat"] == "{{alertname}}"
 
 
-RATIO_WORDS = re.compile(r"ratio|share|gap|against the cohort assumption|budget use|against one week|per prompt token")
+RATIO_WORDS = re.compile(r"ratio|share|gap|against the cohort assumption|budget use|^change of|per prompt token")
 TIME_WORDS = re.compile(r"^age of|^time since")
 MONEY_WORDS = re.compile(r"\b(spend|cost|price|budgets?)\b|^by |top \d+ customers|top users")
 
