@@ -204,3 +204,23 @@ def test_cost_explorer_denied_is_auth(hooks):
         poller.poll(T0)
     assert not poller.up
     assert poller.errors == {"auth": 1}
+
+
+def test_bedrock_discovery_follows_next_token(hooks):
+    client = boto3.client("cloudwatch", region_name="us-east-1")
+    config = BedrockCloudWatchSourceConfig(name="bedrock", type="bedrock_cloudwatch", region="us-east-1")
+    poller = BedrockCloudWatchPoller(config, hooks, client=client)
+
+    def metric(name: str, dimensions: dict[str, str]) -> dict:
+        return {"Namespace": "AWS/Bedrock", "MetricName": name,
+                "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions.items()]}
+
+    with Stubber(client) as stub:
+        stub.add_response("list_metrics", {"Metrics": [metric("InputTokenCount", {"ModelId": HAIKU}),
+                                                       metric("ModelInvocationLogsS3DeliverySuccess", {})],
+                                           "NextToken": "more"}, {"Namespace": "AWS/Bedrock"})
+        stub.add_response("list_metrics", {"Metrics": [metric("Invocations", {"ModelId": SONNET}),
+                                                       metric("InputTokenCount", {"ModelId": HAIKU})]},
+                          {"Namespace": "AWS/Bedrock", "NextToken": "more"})
+        assert poller.model_ids() == [HAIKU, SONNET]
+        stub.assert_no_pending_responses()

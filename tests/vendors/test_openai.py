@@ -351,3 +351,18 @@ def test_data_end_is_the_newest_complete_bucket(fake, hooks, clock):
     [sample] = families["llm_vendor_data_end_timestamp_seconds"].samples
     assert sample.labels == {"provider": "openai", "source": "openai"}
     assert sample.value == H0  # the 09:00-10:00 bucket; 10:00-11:00 is still in progress
+
+
+def test_unexpected_error_is_contained(fake, hooks, clock, caplog):
+    poller = make_poller(fake, hooks, usage=["completions"], costs=False)
+
+    def explode(start, end):
+        raise KeyError(f"header Authorization: Bearer {KEY}")
+
+    poller.streams[0].fetch = explode
+    poller.poll(clock())
+
+    assert not poller.up
+    assert poller.errors == {"invalid_response": 1}
+    assert "failed with KeyError at test_openai.py" in caplog.text
+    assert KEY not in caplog.text

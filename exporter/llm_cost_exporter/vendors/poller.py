@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -85,6 +86,13 @@ class StreamPoller:
                 if not err.counted:
                     self.count_error(err.error_class)  # the HTTP client counts its own errors per attempt
                 log.error("source %s: reading %s failed (%s): %s", self.name, stream.name, err.error_class, err)
+            except Exception as err:  # a bug or a shape no check foresaw must not stop the exporter
+                failed = True
+                self.count_error("invalid_response")
+                # Only the type and place are logged: an unexpected message could quote a header or a body.
+                frame = traceback.extract_tb(err.__traceback__)[-1]
+                log.error("source %s: reading %s failed with %s at %s:%d", self.name, stream.name,
+                          type(err).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
         self.up = not failed
         if failed:
             self._next_due = now + min(self.config.interval, FAILED_POLL_RETRY)
