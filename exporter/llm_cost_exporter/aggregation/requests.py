@@ -114,9 +114,10 @@ class RequestAssembler:
                             request[FEATURE], request[INTENT], request[COHORT]))
 
     def export_state(self) -> dict:
-        # Arrival times are monotonic-clock readings of this process: restored requests count as just arrived.
+        # Arrival times are monotonic-clock readings of this process, meaningless to the next one:
+        # they are stored as 0, and restored requests count as just arrived.
         return {"watermark": self.watermark if self.watermark != float("-inf") else None,
-                "open": [[rid, *request] for rid, request in self.open.items()],
+                "open": [[rid, *request[:ARRIVAL], 0.0, *request[ARRIVAL + 1:]] for rid, request in self.open.items()],
                 "evicted": self.evicted}
 
     def restore(self, state: dict, now: float) -> None:
@@ -124,6 +125,6 @@ class RequestAssembler:
         self.watermark = float("-inf") if watermark is None else watermark
         self.open = {}
         for rid, *request in state.get("open", []):
-            request[ARRIVAL] = now
             self.open[rid] = request
+            request[ARRIVAL] = now
         self.evicted = state.get("evicted", 0.0)
