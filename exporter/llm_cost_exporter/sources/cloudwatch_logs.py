@@ -58,7 +58,8 @@ class CloudWatchLogsSource:
         self._token: str | None = None
         self._search_start = 0
         self._next_poll = float("-inf")
-        self.errors: dict[str, float] = {}
+        # Error counts are checkpointed, so llm_exporter_source_errors_total survives restarts.
+        self.errors: dict[str, float] = dict(saved.get("errors", {}))
         self.up = True
         self.last_success: float | None = None
 
@@ -135,7 +136,7 @@ class CloudWatchLogsSource:
         self._next_poll = self._clock() + self.config.poll_interval
 
     def positions(self) -> dict:
-        return {"newest": self.newest, "floor": self.floor, "seen": dict(self.seen)}
+        return {"newest": self.newest, "floor": self.floor, "seen": dict(self.seen), "errors": dict(self.errors)}
 
     def close(self) -> None:
         pass

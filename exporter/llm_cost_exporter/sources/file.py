@@ -135,7 +135,8 @@ class FileSource:
         self._open = opener
         self._partial_line_timeout = partial_line_timeout
         self._incomplete_gzip: dict[tuple[int, int], int] = {}  # identity -> size last tried
-        self.errors: dict[str, float] = {}
+        # Error counts are checkpointed, so llm_exporter_source_errors_total survives restarts.
+        self.errors: dict[str, float] = dict(saved.get("errors", {}))
         self.up = True
         self.last_success: float | None = None
         self._logged_errors: set[tuple[str, str]] = set()
@@ -464,7 +465,7 @@ class FileSource:
         files = [tracked.record() for tracked in self.files.values()]
         # Checkpointed files not seen yet since the restart stay in the checkpoint.
         files += [dict(entry) for entry in self._saved.values()]
-        return {"files": files, "history": [dict(entry) for entry in self._history]}
+        return {"files": files, "history": [dict(entry) for entry in self._history], "errors": dict(self.errors)}
 
     def close(self) -> None:
         for tracked in self.files.values():

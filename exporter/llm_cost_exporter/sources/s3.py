@@ -86,7 +86,8 @@ class S3Source:
         self._skip_existing = positions is None and config.start_at == "end"
         self._queue: deque[tuple[str, float]] = deque()
         self._next_listing = float("-inf")
-        self.errors: dict[str, float] = {}
+        # Error counts are checkpointed, so llm_exporter_source_errors_total survives restarts.
+        self.errors: dict[str, float] = dict(saved.get("errors", {}))
         self.up = True
         self.last_success: float | None = None
 
@@ -228,7 +229,8 @@ class S3Source:
         if self.current is not None:
             current = {"key": self.current.key, "last_modified": self.current.last_modified,
                        "offset": self.current.offset, "skipping": self.current.skipping}
-        return {"watermark": self.watermark, "done": dict(self.done), "current": current}
+        return {"watermark": self.watermark, "done": dict(self.done), "current": current,
+                "errors": dict(self.errors)}
 
     def close(self) -> None:
         self._close_stream()
