@@ -32,6 +32,9 @@ PROVIDER_ALIASES = {
     "ibm.watsonx.ai": "ibm",
 }
 
+# No single call comes near this; larger counts are corrupt and would overflow the float counters.
+MAX_TOKENS = 10**12
+
 _STATUS_ERROR_CLASSES = ((429, "rate_limit"), (408, "timeout"), (504, "timeout"))
 
 
@@ -69,12 +72,14 @@ def token_count(value: Any, field: str) -> int:
         count = value
     elif type(value) is float and value.is_integer():
         count = int(value)
-    elif type(value) is str and value.isdigit():
+    elif type(value) is str and value.isascii() and value.isdigit() and len(value) <= 20:
         count = int(value)
     else:
         raise RecordRejected("invalid_tokens", f"{field} is {str(value)[:40]!r}, not a whole number")
     if count < 0:
         raise RecordRejected("invalid_tokens", f"{field} is negative ({count})")
+    if count > MAX_TOKENS:
+        raise RecordRejected("invalid_tokens", f"{field} is {count}, more than {MAX_TOKENS} tokens in one call")
     return count
 
 
@@ -156,7 +161,7 @@ class LabelMapper:
 def optional_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise RecordRejected("invalid_field", f"{field} {str(value)[:40]!r} is not a non-negative number")
     return float(value)
 

@@ -157,7 +157,7 @@ def _count(attributes: dict[str, Any], key: str, deprecated_key: str = "") -> in
 
 def _nanoseconds(value: Any) -> int:
     """Return a span time in Unix nanoseconds, written as a decimal string or a number."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if type(value) is not int or value <= 0:
         raise RecordRejected("invalid_timestamp", f"span time {str(value)[:40]!r} is not Unix nanoseconds")
