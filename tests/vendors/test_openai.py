@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from llm_cost_exporter.config.sources import OpenAIUsageSourceConfig
@@ -366,3 +368,18 @@ def test_unexpected_error_is_contained(fake, hooks, clock, caplog):
     assert poller.errors == {"invalid_response": 1}
     assert "failed with KeyError at test_openai.py" in caplog.text
     assert KEY not in caplog.text
+
+
+def test_repeated_failure_is_logged_once(fake, hooks, clock, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.delenv("TEST_OPENAI_ADMIN_KEY")
+    poller = make_poller(fake, hooks, usage=["completions"], costs=False)
+    for _ in range(3):
+        poller.poll(clock.advance(60))
+    assert caplog.text.count("TEST_OPENAI_ADMIN_KEY is not set") == 1
+    assert poller.errors == {"missing_key": 3}
+
+    monkeypatch.setenv("TEST_OPENAI_ADMIN_KEY", KEY)
+    poller.poll(clock.advance(60))
+    assert poller.up
+    assert "succeeded again after 3 failed poll(s)" in caplog.text

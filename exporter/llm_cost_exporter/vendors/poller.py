@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 FAILED_POLL_RETRY = 60.0
 """Seconds after a failed poll before the next one, when the interval is longer."""
 
+REPEAT_LOG_EVERY = 10
+"""A failure that repeats unchanged is logged again only every this many polls; the error counter counts each."""
+
 
 @dataclass
 class Stream:
@@ -61,6 +64,7 @@ class StreamPoller:
         self.errors: dict[str, float] = {}
         self.streams: list[Stream] = []
         self._next_due = 0.0
+        self._failures: dict[str, tuple[str, int]] = {}
         self._published: tuple[dict[SeriesKey, float], float | None] = ({}, None)
 
     def count_error(self, error_class: str) -> None:
@@ -85,20 +89,38 @@ class StreamPoller:
                 failed = True
                 if not err.counted:
                     self.count_error(err.error_class)  # the HTTP client counts its own errors per attempt
-                log.error("source %s: reading %s failed (%s): %s", self.name, stream.name, err.error_class, err)
+                self._log_failure(stream, f"({err.error_class}): {err}")
             except Exception as err:  # a bug or a shape no check foresaw must not stop the exporter
                 failed = True
                 self.count_error("invalid_response")
                 # Only the type and place are logged: an unexpected message could quote a header or a body.
                 frame = traceback.extract_tb(err.__traceback__)[-1]
-                log.error("source %s: reading %s failed with %s at %s:%d", self.name, stream.name,
-                          type(err).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
+                self._log_failure(stream, f"with {type(err).__name__} at "
+                                  f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}")
+            else:
+                self._log_recovery(stream)
         self.up = not failed
         if failed:
             self._next_due = now + min(self.config.interval, FAILED_POLL_RETRY)
         else:
             self.last_success = now
             self._next_due = now + self.config.interval
+
+    def _log_failure(self, stream: Stream, reason: str) -> None:
+        """Log a failure when it first happens or changes, then every REPEAT_LOG_EVERY-th repeat."""
+        previous, count = self._failures.get(stream.name, ("", 0))
+        count = count + 1 if reason == previous else 1
+        self._failures[stream.name] = (reason, count)
+        if count == 1:
+            log.error("source %s: reading %s failed %s", self.name, stream.name, reason)
+        elif count % REPEAT_LOG_EVERY == 0:
+            log.error("source %s: reading %s still failing after %d polls %s", self.name, stream.name, count, reason)
+
+    def _log_recovery(self, stream: Stream) -> None:
+        previous = self._failures.pop(stream.name, None)
+        if previous is not None:
+            log.info("source %s: reading %s succeeded again after %d failed poll(s)", self.name, stream.name,
+                     previous[1])
 
     def poll_stream(self, stream: Stream, now: float) -> None:
         ledger = stream.ledger
