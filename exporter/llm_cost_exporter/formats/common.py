@@ -119,12 +119,32 @@ def error_class_for_status(code: int) -> str:
     return "other"
 
 
+def split_dotted(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def resolve(record: Any, parts: tuple[str, ...]) -> Any:
+    """Return the value at pre-split path `parts`, or None where it is absent (as extract_path does)."""
+    value = record
+    for part in parts:
+        if type(value) is dict:
+            value = value.get(part)
+            if value is None:
+                return None
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
 class LabelMapper:
     """Read attribution values from a record through dotted paths.
 
     Each attribution name has a list of candidate paths, tried in order; the first that holds a
     string or number wins. A source's `labels` setting replaces the candidates of a name with its
     one path, and `defaults(name)` returns the format's candidates for every other name.
+    `split` cuts a path into the keys to follow (OTel keeps dotted attribute keys whole).
     """
 
     def __init__(
@@ -132,29 +152,30 @@ class LabelMapper:
         attribution: Sequence[str],
         label_paths: Mapping[str, str] | None,
         defaults: Callable[[str], Sequence[str]] = lambda name: (name,),
-        extract: Callable[[Any, str], Any] = extract_path,
+        split: Callable[[str], tuple[str, ...]] = split_dotted,
     ) -> None:
         names = [*ATTRIBUTION_FIELDS, *(name for name in attribution if name not in ATTRIBUTION_FIELDS)]
         names.extend(name for name in (label_paths or {}) if name not in names)
-        self._paths: list[tuple[str, tuple[str, ...]]] = []
+        self._paths: list[tuple[str, tuple[tuple[str, ...], ...]]] = []
         for name in names:
             if label_paths and name in label_paths:
                 paths = (label_paths[name],)
             else:
                 paths = tuple(defaults(name))
-            self._paths.append((name, paths))
-        self._extract = extract
+            self._paths.append((name, tuple(split(path) for path in paths)))
 
     def attributes(self, record: Any) -> dict[str, str]:
         attributes = {}
-        extract = self._extract
-        for name, paths in self._paths:
-            value = ""
-            for path in paths:
-                value = text_value(extract(record, path))
-                if value:
+        for name, candidates in self._paths:
+            text = ""
+            for parts in candidates:
+                value = resolve(record, parts)
+                if value is None:
+                    continue
+                text = value if type(value) is str else text_value(value)
+                if text:
                     break
-            attributes[name] = value
+            attributes[name] = text
         return attributes
 
 

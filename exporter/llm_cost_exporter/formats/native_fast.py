@@ -79,16 +79,20 @@ def parse_fast(line: bytes) -> CallEvent:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=_UTC)
         ts = ts.timestamp()
-    if record.kind == "model" and not (record.provider and record.model):
-        raise NotFastPath
-    if record.cache_write_1h_tokens > record.cache_write_tokens or record.reasoning_tokens > record.output_tokens:
-        raise NotFastPath
-    if record.status == "error" and not record.error_class:
-        record.error_class = "other"
-    record.ts = ts
+    kind = record.kind
+    if kind == "request_end":
+        return CallEvent(ts, kind, record.request_id)
 
     values = _as_tuple(record)
+    # values[5:13]: provider, model, input, cache read, cache write, of which 1h, output, reasoning.
+    if kind == "model" and not (values[5] and values[6]):
+        raise NotFastPath
+    if values[10] > values[9] or values[12] > values[11]:
+        raise NotFastPath
     attributes = {"user_id": values[19], "cohort": values[20], "feature": values[21], "intent": values[22],
                   "cost_center": values[23], "product_line": values[24], "customer_id": values[25],
                   "api_key_id": values[26]}
-    return CallEvent(*values[:_EVENT_FIELDS], attributes)
+    event = CallEvent(ts, *values[1:_EVENT_FIELDS], attributes)
+    if event.status == "error" and not event.error_class:
+        event.error_class = "other"
+    return event

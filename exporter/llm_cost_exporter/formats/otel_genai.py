@@ -64,19 +64,19 @@ def attribute_map(attributes: Any) -> dict[str, Any]:
     return result
 
 
-def extract_span_path(span: dict[str, Any], path: str) -> Any:
-    """Resolve `attributes.<key>`, `resource.<key>` or a top-level span field."""
+def split_span_path(path: str) -> tuple[str, ...]:
+    """Cut `attributes.<key>` and `resource.<key>` after the first dot only; other paths name a span field."""
     head, _, key = path.partition(".")
     if head in ("attributes", "resource") and key:
-        return span[head].get(key)
-    return span.get(path)
+        return (head, key)
+    return (path,)
 
 
 class OtelGenAIParser:
     """Parser for OTLP JSON trace exports with GenAI spans."""
 
     def __init__(self, attribution: Sequence[str] = (), label_paths: dict[str, str] | None = None) -> None:
-        self._labels = LabelMapper(attribution, label_paths, default_label_paths, extract_span_path)
+        self._labels = LabelMapper(attribution, label_paths, default_label_paths, split_span_path)
 
     @guarded
     def parse(self, record: bytes) -> list[CallEvent]:
