@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-fast lint bench rules dashboards-json dashboards backtest clean
+.PHONY: help venv run sample test test-fast lint bench rules dashboards-json dashboards backtest clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -25,7 +25,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.installed ## Create .venv and install the package with its test dependencies
 
 run: venv ## Run the exporter on a live simulated gateway log (Ctrl-C stops it)
-	$(BIN)/python -m llm_cost_exporter.demo_run
+	$(BIN)/python scripts/run_local.py
+
+sample: venv ## Regenerate examples/gateway-sample.jsonl
+	$(EXPORTER) simulate --seed 1 --start 2026-01-05T09:00:00Z --events 40 --output examples/gateway-sample.jsonl
 
 test: venv ## Run the whole test suite (needs prometheus, promtool, prometheus-alertmanager, amtool)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,7 +11,7 @@ from ..config.models import Config
 from ..events import KIND_MODEL, KIND_REQUEST_END, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
-from .histograms import CALL_BUCKETS, COST_BUCKETS, new_histogram, observe
+from .histograms import CALL_BUCKETS, COST_BUCKETS, call_bucket, new_histogram, observe
 from .labels import LabelLimiter
 from .prefixes import PrefixTracker
 from .requests import COST as REQUEST_COST
@@ -86,7 +86,7 @@ class Aggregator:
         # windows in `advance`; a slot is one bucket of the shortest window.
         self._pending_users: dict[tuple[str, str, int], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
-        self._tool_cache: dict[str, str] = {}
+        self._tool_cache: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
 
     # --- ingestion -------------------------------------------------------------------
@@ -136,7 +136,9 @@ class Aggregator:
                 if event.kind == KIND_TOOL:
                     self._ingest_tool_call(event, arrival)
                 else:
-                    requests.end(event.request_id, ts)
+                    request = open_requests.pop(event.request_id, None)
+                    if request is not None:
+                        requests.close(request)
                 continue
 
             attributes = event.attributes
@@ -226,15 +228,15 @@ class Aggregator:
 
     def _ingest_tool_call(self, event: CallEvent, arrival: float) -> None:
         attributes = event.attributes
-        feature = self._limit("feature", attributes.get("feature", ""))
-        tool = self._tool_cache.get(event.tool)
-        if tool is None:
-            tool = self._tool_cache[event.tool] = self._limit("tool", event.tool)
+        raw = (event.tool, attributes.get("feature", ""), attributes.get("intent", ""), attributes.get("cohort", ""))
+        labels = self._tool_cache.get(raw)
+        if labels is None:
+            labels = self._tool_cache[raw] = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
+                                              self._limit("intent", raw[2]), self._limit("cohort", raw[3]))
+        tool, feature, intent, cohort = labels
         key = (tool, event.status, feature)
         self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
-        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature,
-                          self._limit("intent", attributes.get("intent", "")),
-                          self._limit("cohort", attributes.get("cohort", "")))
+        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort)
 
     def _admit_series(self, raw_key: tuple, attributes: dict[str, str]) -> _SeriesEntry:
         overflowed = []
@@ -302,12 +304,18 @@ class Aggregator:
             histogram = self.request_cost[key] = new_histogram(COST_BUCKETS)
         observe(histogram, COST_BUCKETS, cost)
 
-        key2 = (feature, intent)
-        for table, count in ((self.request_model_calls, model_calls), (self.request_tool_calls, tool_calls)):
-            histogram = table.get(key2)
-            if histogram is None:
-                histogram = table[key2] = new_histogram(CALL_BUCKETS)
-            observe(histogram, CALL_BUCKETS, count)
+        key = (feature, intent)
+        histogram = self.request_model_calls.get(key)
+        if histogram is None:
+            histogram = self.request_model_calls[key] = new_histogram(CALL_BUCKETS)
+            self.request_tool_calls[key] = new_histogram(CALL_BUCKETS)
+        histogram[call_bucket(model_calls)] += 1.0
+        histogram[-2] += model_calls
+        histogram[-1] += 1.0
+        histogram = self.request_tool_calls[key]
+        histogram[call_bucket(tool_calls)] += 1.0
+        histogram[-2] += tool_calls
+        histogram[-1] += 1.0
 
     # --- time ------------------------------------------------------------------------
 

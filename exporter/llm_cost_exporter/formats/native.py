@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KINDS, CallEvent
+from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KIND_REQUEST_END, KINDS, CallEvent
 from .base import RecordRejected, extract_path, parse_batch
 from .native_fast import NotFastPath, parse_fast
 
@@ -120,6 +120,9 @@ class NativeParser:
         if type(kind) is not str or kind not in KINDS:
             raise RecordRejected("unknown_kind", f"kind {str(kind)[:40]!r} is not model, tool or request_end")
         ts = parse_timestamp(ts)
+        if kind == KIND_REQUEST_END:
+            # A request end only closes its request: nothing else of it is read.
+            return CallEvent(ts, kind, _text(get("request_id"), "request_id"))
 
         provider = get("provider") or ""
         model = get("model") or ""

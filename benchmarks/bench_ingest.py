@@ -1,0 +1,166 @@
+"""Ingest throughput against an orjson-only baseline, /metrics render time, and peak RSS.
+
+Run with `make bench`. Every ratio is measured in one process: the baseline (orjson.loads
+of each line, nothing else) and the exporter's ingestion (parse, price, aggregate) take
+turns on the same chunks of lines, and both are timed in CPU time of this thread
+(time.thread_time), so load from other processes on a shared machine affects both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from llm_cost_exporter.aggregation import Aggregator, SnapshotBuilder
+from llm_cost_exporter.config import parse_config
+from llm_cost_exporter.exposition import CostCollector
+from llm_cost_exporter.formats import make_parser
+from llm_cost_exporter.gctune import tune_for_ingestion
+from llm_cost_exporter.ingest import RecordIngestor
+
+REPO = Path(__file__).resolve().parent.parent
+CHUNK = 10_000
+CONFIG = """
+budgets:
+  - {name: legal-monthly, match: {cost_center: legal}, period: month, amount_usd: 9000}
+  - {name: search-daily, match: {feature: search}, period: day, amount_usd: 150}
+"""
+
+
+def generate_log(path: Path, events: int) -> None:
+    if path.exists() and sum(1 for _ in open(path, "rb")) == events:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "llm_cost_exporter", "simulate", "--seed", "1",
+                    "--start", "2026-01-05T00:00:00Z", "--events", str(events), "--output", str(path)], check=True)
+
+
+def chunks(path: Path):
+    with open(path, "rb") as stream:
+        batch = []
+        for line in stream:
+            batch.append(line.rstrip(b"\n"))
+            if len(batch) == CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def measure_ingest(path: Path) -> dict:
+    tune_for_ingestion()
+    config = parse_config(CONFIG)
+    aggregator = Aggregator(config)
+    ingestor = RecordIngestor("bench", make_parser("native", config.labels.attribution), aggregator)
+    loads = orjson.loads
+    baseline_seconds = exporter_seconds = 0.0
+    events = 0
+    for batch in chunks(path):
+        start = time.thread_time()
+        for line in batch:
+            loads(line)
+        baseline_seconds += time.thread_time() - start
+
+        start = time.thread_time()
+        ingestor.ingest(batch)
+        aggregator.advance()
+        exporter_seconds += time.thread_time() - start
+        events += len(batch)
+    aggregator.flush()
+    accepted = aggregator.events.get(("bench", "accepted"), 0)
+    assert accepted == events, f"only {accepted} of {events} events accepted"
+    return {
+        "events": events,
+        "baseline_events_per_second": events / baseline_seconds,
+        "exporter_events_per_second": events / exporter_seconds,
+        "ratio": baseline_seconds / exporter_seconds,
+        "series": len(aggregator.model_series),
+    }
+
+
+def synthetic_aggregator(model_series: int) -> Aggregator:
+    """An aggregator with `model_series` distinct label sets, each exposed as 11 series."""
+    config = parse_config("labels: {default_limit: 100000}\n")
+    aggregator = Aggregator(config)
+    for index in range(model_series):
+        key = ("openai", "gpt-4o", f"feature-{index % 97}", f"intent-{index}", f"cohort-{index % 5}",
+               f"cc-{index % 13}", "pl")
+        aggregator.model_series[key] = [float(index)] * 11
+    return aggregator
+
+
+def measure_render(target_series: int = 100_000) -> dict:
+    aggregator = synthetic_aggregator(target_series // 11 + 1)
+    snapshot = SnapshotBuilder(lambda user: user).build(aggregator)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CostCollector(lambda: snapshot))
+    text = generate_latest(registry)
+    series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
+    text_times, openmetrics_times = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        generate_latest(registry)
+        text_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        generate_openmetrics(registry)
+        openmetrics_times.append(time.perf_counter() - start)
+    return {"series": series, "bytes": len(text), "text_seconds_median": statistics.median(text_times),
+            "openmetrics_seconds_median": statistics.median(openmetrics_times)}
+
+
+def measure_replay_rss(path: Path) -> dict:
+    config = path.parent / "bench-config.yaml"
+    config.write_text(CONFIG)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "llm_cost_exporter", "--log-level", "ERROR", "replay", "--config",
+                    str(config), "--output", str(path.parent / "replay.prom"), str(path)], check=True)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"wall_seconds": seconds, "peak_rss_mib": peak_kib / 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="simulated log lines (default: 1000000)")
+    parser.add_argument("--output", type=Path, default=REPO / "build" / "bench" / "results.json",
+                        help="where to write the results as JSON")
+    args = parser.parse_args()
+
+    log = REPO / "build" / "bench" / f"gateway-{args.events}.jsonl"
+    generate_log(log, args.events)
+    results = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "cores": len(__import__("os").sched_getaffinity(0))},
+        "ingest": measure_ingest(log),
+        "render_100k": measure_render(),
+        "replay": measure_replay_rss(log),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+    ingest, render, replay = results["ingest"], results["render_100k"], results["replay"]
+    print(f"ingest of {ingest['events']:,} simulated events (CPU time, one thread):")
+    print(f"  orjson-only baseline  {ingest['baseline_events_per_second']:>12,.0f} events/s")
+    print(f"  exporter              {ingest['exporter_events_per_second']:>12,.0f} events/s")
+    print(f"  ratio                 {ingest['ratio']:>12.3f}  (target >= 0.25, aim 0.4)")
+    print(f"/metrics render of {render['series']:,} series ({render['bytes'] / 1e6:.1f} MB): "
+          f"text {render['text_seconds_median'] * 1000:.0f} ms, "
+          f"OpenMetrics {render['openmetrics_seconds_median'] * 1000:.0f} ms (median of 5)")
+    print(f"replay of the same log: {replay['wall_seconds']:.1f} s wall, peak RSS {replay['peak_rss_mib']:.0f} MiB")
+    print(f"results written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
