@@ -26,7 +26,7 @@ class Clock:
 
 
 class SleepRecorder:
-    """Records the waits a poller asks for instead of sleeping."""
+    """Records the requested waits instead of sleeping."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []

@@ -30,7 +30,7 @@ COST_LOOKBACK = 2 * DAY
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
 
-# What a null dimension means when the report is grouped by it.
+# Label values for a null dimension of a report grouped by it.
 NULL_MEANING = {"workspace_id": "default", "api_key_id": "console"}
 
 

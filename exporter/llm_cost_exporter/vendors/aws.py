@@ -20,7 +20,7 @@ AUTH = frozenset({"AccessDenied", "AccessDeniedException", "UnrecognizedClientEx
 
 
 def make_client(service: str, config) -> Any:
-    """A boto3 client with the source's timeouts and botocore's standard retry mode."""
+    """Create a boto3 client with the source's timeouts and botocore's standard retry mode."""
     settings = botocore.config.Config(connect_timeout=config.timeout, read_timeout=config.timeout,
                                       retries={"mode": "standard", "max_attempts": config.max_attempts})
     return boto3.client(service, region_name=config.region, endpoint_url=config.base_url, config=settings)

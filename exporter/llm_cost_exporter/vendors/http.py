@@ -21,7 +21,7 @@ MAX_PAGES = 1000
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How one logical request is retried. `budget` caps the total seconds spent waiting between attempts."""
+    """Retry settings of one logical request. `budget` caps the total seconds spent waiting between attempts."""
 
     timeout: float = 30.0
     max_attempts: int = 5

@@ -6,7 +6,7 @@ so a bucket revised from 10 to 15 adds 5, and a bucket read twice unchanged adds
 that end at or before `settled_until` are folded into the settled part and never read again.
 
 Counters must not go down. A bucket revised downward lowers the computed value; the exposed value
-then holds at its maximum until the computed value passes it again, and the revision is logged.
+then stays at its maximum until the computed value passes it again, and the revision is logged.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class StreamPoller:
         buckets = list(stream.fetch(start, now))
         lowered = ledger.apply(buckets, now)
         for key in lowered:
-            log.warning("source %s: %s revised %s %s downward; the counter holds its value until the vendor's "
+            log.warning("source %s: %s revised %s %s downward; the counter keeps its value until the vendor's "
                         "total passes it again", self.name, stream.name, key[0], dict(key[1]))
         ledger.settle(floor_to(now - stream.lookback, stream.width))
         log.debug("source %s: read %d bucket(s) of %s from %s", self.name, len(buckets), stream.name,
