@@ -46,12 +46,10 @@ def test_tokens_are_kept_under_overflow(aggregator):
     assert sum(values[0] for values in aggregator.model_series.values()) == 100 * RECORDS
 
 
-@pytest.mark.xfail(reason="the aggregator keeps one cache entry per raw label value", strict=False)
 def test_series_cache_stays_bounded(aggregator):
     assert len(aggregator._series_cache) <= 2 * (LIMIT + 1)
 
 
-@pytest.mark.xfail(reason="the label limiter does not log yet", strict=False)
 def test_one_warning_per_label(caplog):
     caplog.set_level(logging.WARNING)
     config = parse_config(f"labels: {{limits: {{intent: {LIMIT}}}}}")

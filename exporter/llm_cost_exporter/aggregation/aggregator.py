@@ -25,6 +25,9 @@ from .users import RollingWindow
  INPUT_USD, CACHE_READ_USD, CACHE_WRITE_USD, OUTPUT_USD, CALLS_OK, CALLS_ERROR) = range(11)
 SERIES_WIDTH = 11
 
+# Distinct raw label sets whose resolution (limits, price, budgets) is cached.
+MAX_CACHED_SERIES = 200_000
+
 # Failed calls remembered so that a retry can name the error class it retried.
 MAX_REMEMBERED_FAILURES = 100_000
 
@@ -231,8 +234,10 @@ class Aggregator:
         raw = (event.tool, attributes.get("feature", ""), attributes.get("intent", ""), attributes.get("cohort", ""))
         labels = self._tool_cache.get(raw)
         if labels is None:
-            labels = self._tool_cache[raw] = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
-                                              self._limit("intent", raw[2]), self._limit("cohort", raw[3]))
+            labels = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
+                      self._limit("intent", raw[2]), self._limit("cohort", raw[3]))
+            if labels == raw and len(self._tool_cache) < MAX_CACHED_SERIES:
+                self._tool_cache[raw] = labels
         tool, feature, intent, cohort = labels
         key = (tool, event.status, feature)
         self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
@@ -267,7 +272,10 @@ class Aggregator:
             provider=key[0],
             model=key[1],
         )
-        self._series_cache[raw_key] = entry
+        # Raw keys with an overflowed value are not cached: a leaked id makes each of them new,
+        # and caching them would grow memory without bound.
+        if not entry.overflowed and len(self._series_cache) < MAX_CACHED_SERIES:
+            self._series_cache[raw_key] = entry
         return entry
 
     def _limit(self, label: str, value: str) -> str:

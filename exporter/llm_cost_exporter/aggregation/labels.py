@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 OVERFLOW = "__overflow__"
+
+log = logging.getLogger(__name__)
 
 
 class LabelLimiter:
@@ -17,6 +21,7 @@ class LabelLimiter:
         self._default = default_limit
         self.admitted: dict[str, set[str]] = {}
         self.overflows: dict[str, float] = {}
+        self._warned: set[str] = set()
 
     def limit(self, label: str, value: str) -> str:
         if not value:
@@ -24,9 +29,15 @@ class LabelLimiter:
         admitted = self.admitted.setdefault(label, set())
         if value in admitted:
             return value
-        if len(admitted) < self._limits.get(label, self._default):
+        limit = self._limits.get(label, self._default)
+        if len(admitted) < limit:
             admitted.add(value)
             return value
+        if label not in self._warned:
+            self._warned.add(label)
+            log.warning("label %s reached its limit of %d distinct values; new values such as %.60r are "
+                        "counted as %s (a request or user id in this field?); raise labels.limits.%s if "
+                        "the values are legitimate", label, limit, value, OVERFLOW, label)
         return OVERFLOW
 
     def count_overflow(self, label: str) -> None:
