@@ -141,7 +141,7 @@ def resolve(record: Any, parts: tuple[str, ...]) -> Any:
 class LabelMapper:
     """Read attribution values from a record through dotted paths.
 
-    Each attribution name has a list of candidate paths, tried in order; the first that holds a
+    Each attribution name has a list of candidate paths, tried in order; the first that contains a
     string or number wins. A source's `labels` setting replaces the candidates of a name with its
     one path, and `defaults(name)` returns the format's candidates for every other name.
     `split` cuts a path into the keys to follow (OTel keeps dotted attribute keys whole).

@@ -2,8 +2,8 @@
 
 Fields used: `startTime` (Unix seconds), `id` (the call), `trace_id` (groups retries and
 fallbacks into one request), `custom_llm_provider`, `model`, `status` (success or failure),
-`error_information`, `response_cost` (USD, LiteLLM's own price), `prompt_tokens`,
-`completion_tokens` and `metadata` with the virtual key, team and user of the call and the raw
+`error_information`, `response_cost` (USD, LiteLLM's own price), `prompt_tokens` and
+`completion_tokens`. `metadata` contains the virtual key, team and user of the call, and the raw
 provider usage in `metadata.usage_object`.
 
 Token semantics: `prompt_tokens` includes cache reads and writes, as OpenAI counts them, also for

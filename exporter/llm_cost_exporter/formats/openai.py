@@ -1,7 +1,7 @@
 """OpenAI Chat Completions and Responses bodies, bare or inside a gateway envelope.
 
 A record is either the response body itself (`object: chat.completion`, `chat.completion.chunk`
-with usage, or `response`) or a gateway envelope that holds it under `response` or `body` next
+with usage, or `response`) or a gateway envelope that contains it under `response` or `body` next
 to the gateway's own fields (`ts`, `request_id`, `attempt`, `metadata`, ...). An envelope with
 an `error` object or a `status_code` of 400 or more is a failed call.
 

@@ -1,6 +1,6 @@
 """OpenTelemetry GenAI spans in OTLP JSON, one export request per line.
 
-This is what the OpenTelemetry Collector's file exporter writes: each line holds
+This is what the OpenTelemetry Collector's file exporter writes: each line contains
 `resourceSpans[].scopeSpans[].spans[]`, and every span whose `gen_ai.operation.name` is a model
 operation (chat, text_completion, generate_content, embeddings) becomes a model call, and every
 `execute_tool` span a tool call. Agent and workflow spans (invoke_agent, create_agent,

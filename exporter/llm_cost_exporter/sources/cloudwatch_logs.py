@@ -2,8 +2,8 @@
 
 FilterLogEvents returns events sorted by timestamp (then ingestion time and request id) and
 pages through them with `nextToken`. Positions are the newest event timestamp read and the ids
-of the events read within `lookback` before it: each search starts `lookback` before the newest
-timestamp and skips the ids already read, so an event ingested late with a slightly older
+of the events read within `lookback` before it. Each search starts `lookback` before the newest
+timestamp and skips the ids already read. So an event ingested late with a slightly older
 timestamp is read once, and a restart repeats no event. An event older than `lookback` at the
 time it is ingested is missed.
 """
@@ -29,8 +29,8 @@ PAGE_LIMIT = 10_000  # the FilterLogEvents maximum
 class CloudWatchLogsSource:
     """A record source over the events of `config.log_group`.
 
-    `client` is a boto3 CloudWatch Logs client (built from the config when None); `clock` is a
-    monotonic clock for the poll interval and `wall_clock` the Unix time used by start_at end.
+    `client` is a boto3 CloudWatch Logs client, built from the config when None. `clock` is a
+    monotonic clock for the poll interval, and `wall_clock` the Unix time used by start_at end.
     """
 
     def __init__(

@@ -355,9 +355,9 @@ class FileSource:
             tracked.handle = _GzipStream(self._open(tracked.path))
             tracked.handle.stream.seek(tracked.offset)  # decompresses up to the offset
             tracked.pending = b""
-        wanted = max(budget, self.max_line_bytes + 1)
-        fresh = tracked.handle.read(wanted)
-        final = len(fresh) < wanted
+        requested = max(budget, self.max_line_bytes + 1)
+        fresh = tracked.handle.read(requested)
+        final = len(fresh) < requested
         data = tracked.pending + fresh
         before = tracked.offset
         self._split(tracked, data, lines, final=final)

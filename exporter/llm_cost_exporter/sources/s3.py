@@ -3,7 +3,7 @@
 Objects are treated as immutable log files that appear over time, such as Bedrock's invocation
 logs under `<prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/`.
 Keys are read in S3's listing order (ascending UTF-8 bytes), which is time order when the keys
-carry the date, as Bedrock's do; a gzip object (by its `.gz` name, its Content-Encoding or its
+carry the date, as Bedrock's do. A gzip object (by its `.gz` name, its Content-Encoding or its
 first bytes) is decompressed.
 
 Positions: `watermark` is a key at or below which every object is done; `done` holds the keys
@@ -54,8 +54,8 @@ class _Cursor:
 class S3Source:
     """A record source over the objects of `config.bucket` under `config.prefix`.
 
-    `client` is a boto3 S3 client (built from the config when None); `clock` is a monotonic clock
-    for the listing interval and `wall_clock` the Unix time that LastModified is compared with.
+    `client` is a boto3 S3 client, built from the config when None. `clock` is a monotonic clock
+    for the listing interval, and `wall_clock` the Unix time that LastModified is compared with.
     """
 
     def __init__(
@@ -149,9 +149,9 @@ class S3Source:
             if not self._open(cursor):
                 self._finish(cursor)
                 return 0
-        wanted = max(budget, self.config.max_line_bytes + 1)
-        fresh = _read_up_to(cursor.stream, wanted)
-        final = len(fresh) < wanted
+        requested = max(budget, self.config.max_line_bytes + 1)
+        fresh = _read_up_to(cursor.stream, requested)
+        final = len(fresh) < requested
         data = cursor.pending + fresh
         before = cursor.offset
         split_lines(cursor, data, lines, self.config.max_line_bytes, final)
