@@ -85,11 +85,14 @@ class BucketLedger:
         self.settled_until = until
 
     def _recompute(self, keys: Iterable[SeriesKey]) -> list[SeriesKey]:
+        parts: dict[SeriesKey, list[float]] = {key: [self.settled.get(key, 0.0)] for key in keys}
+        for _, bucket in sorted(self.open.items()):
+            for key, value in bucket.values.items():
+                if key in parts:
+                    parts[key].append(value)
         lowered = []
-        for key in keys:
-            parts = [self.settled.get(key, 0.0)]
-            parts.extend(bucket.values[key] for _, bucket in sorted(self.open.items()) if key in bucket.values)
-            truth = math.fsum(parts)
+        for key, values in parts.items():
+            truth = math.fsum(values)
             current = self.exposed.get(key)
             if current is not None and truth < current:
                 lowered.append(key)

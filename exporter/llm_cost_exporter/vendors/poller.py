@@ -68,7 +68,8 @@ class StreamPoller:
         self._published: tuple[dict[SeriesKey, float], float | None] = ({}, None)
 
     def count_error(self, error_class: str) -> None:
-        self.errors[error_class] = self.errors.get(error_class, 0.0) + 1
+        # Replaced, not updated in place: the HTTP thread may be copying the dict for a scrape.
+        self.errors = {**self.errors, error_class: self.errors.get(error_class, 0.0) + 1}
 
     def add_stream(self, name: str, width: float, lookback: float,
                    fetch: Callable[[float, float], Iterable[Bucket]]) -> None:
