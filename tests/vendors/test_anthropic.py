@@ -193,3 +193,16 @@ def test_restart_in_the_middle(fake, hooks, clock):
     fake.costs[D0] = [cost("Claude Sonnet 4.5 Usage - Input Tokens", "wrkspc_a", "50")]
     restarted.poll(clock.advance(300))
     assert_truth(restarted, fake, clock())
+
+
+def test_null_api_key_is_console_usage(fake, hooks, clock):
+    fake.usage = {H0 - HOUR: [{**usage("claude-sonnet-4-5", "wrkspc_a", 10, 0, 0, 0, 1), "api_key_id": "apikey_01"},
+                              usage("claude-sonnet-4-5", "wrkspc_a", 5, 0, 0, 0, 1)]}
+    poller = make_poller(fake, hooks, costs=False, group_by=["model", "workspace_id", "api_key_id"])
+    poller.poll(clock())
+    poller.publish()
+    tokens = by_family(poller.totals(), "llm_vendor_tokens")
+
+    base = (("model", "claude-sonnet-4-5"), ("project", "wrkspc_a"), ("provider", "anthropic"), ("token_type", "input"))
+    assert tokens[tuple(sorted(base + (("api_key_id", "apikey_01"),)))] == 10
+    assert tokens[tuple(sorted(base + (("api_key_id", "console"),)))] == 5

@@ -383,3 +383,24 @@ def test_repeated_failure_is_logged_once(fake, hooks, clock, caplog, monkeypatch
     poller.poll(clock.advance(60))
     assert poller.up
     assert "succeeded again after 3 failed poll(s)" in caplog.text
+
+
+def test_opt_in_dimension_becomes_a_label(fake, hooks, clock):
+    fake.usage["completions"] = {H0 - HOUR: [{**completions("gpt-4o", "proj_a", 10, 0, 0, 1, 1), "user_id": "user_7"},
+                                             completions("gpt-4o", "proj_a", 5, 0, 0, 1, 1)]}
+    poller = make_poller(fake, hooks, usage=["completions"], costs=False, group_by=["model", "project_id", "user_id"])
+    poller.poll(clock())
+    requests = observed(poller)["llm_vendor_requests"]
+
+    base = (("model", "gpt-4o"), ("project", "proj_a"), ("provider", "openai"))
+    assert requests[tuple(sorted(base + (("user_id", "user_7"),)))] == 1
+    assert requests[tuple(sorted(base + (("user_id", "none"),)))] == 1
+    path, query = next(r for r in fake.requests if r[0].endswith("/completions"))
+    assert query["group_by[]"] == ["model", "project_id", "user_id"]
+
+
+def test_cost_between_reads_complete_days(fake, hooks, clock):
+    poller = make_poller(fake, hooks)
+    assert poller.cost_between(D0 - DAY, D0) == pytest.approx(12.5 + 3.25)
+    assert poller.up is False  # a direct read leaves the poller's state alone
+    assert observed(poller)["llm_vendor_cost_usd"] == {}
