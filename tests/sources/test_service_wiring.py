@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from llm_cost_exporter.config import ConfigError, parse_config
 from llm_cost_exporter.service import Service
+from llm_cost_exporter.sources.cloudwatch_logs import CloudWatchLogsSource
 
 RECORD = (b'{"schemaType": "ModelInvocationLog", "timestamp": "2026-01-05T00:14:09Z", "requestId": "r%d", '
           b'"modelId": "eu.anthropic.claude-3-7-sonnet-20250219-v1:0", "requestMetadata": {"feature": "search"}, '
@@ -88,3 +89,21 @@ def test_unknown_key_in_s3_source_is_reported():
     with pytest.raises(ConfigError) as err:
         parse_config("sources: [{name: b, type: s3, bucket: logs, buckett: x}]")
     assert err.value.errors == ["sources[0].buckett: unknown key; check its spelling and indentation"]
+
+
+def test_unknown_format_is_reported():
+    with pytest.raises(ConfigError) as err:
+        parse_config("sources: [{name: gw, type: file, path: /var/log/gw.jsonl, format: openai_chat}]")
+    assert err.value.errors == ["sources[0].format: unknown format 'openai_chat'; use one of: anthropic, "
+                                "bedrock_invocation, litellm, native, openai, otel_genai"]
+
+
+def test_missing_region_names_the_fix(monkeypatch):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    config = parse_config("sources: [{name: events, type: cloudwatch_logs, log_group: /bedrock}]")
+    with pytest.raises(ValueError) as err:
+        CloudWatchLogsSource(config.sources[0])
+    assert str(err.value) == ("source events: cannot create the AWS logs client: You must specify a region; "
+                              "set region in the source or AWS_REGION in the environment")

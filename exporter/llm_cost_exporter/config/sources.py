@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..formats.registry import FORMATS
 from .base import LABEL_NAME, Strict
 from .durations import Duration
 
@@ -18,6 +19,13 @@ class SourceConfig(Strict):
     format: str = "native"
     labels: dict[str, str] = {}
     poll_interval: Duration = 1.0
+
+    @field_validator("format")
+    @classmethod
+    def _check_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}; use one of: {', '.join(sorted(FORMATS))}")
+        return value
 
     @field_validator("labels")
     @classmethod

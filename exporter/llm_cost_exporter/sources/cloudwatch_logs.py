@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.sources import CloudWatchLogsSourceConfig
+from .aws import make_client
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class CloudWatchLogsSource:
     ) -> None:
         self.config = config
         self.name = config.name
-        self.client = client or boto3.client("logs", region_name=config.region, endpoint_url=config.base_url)
+        self.client = client or make_client("logs", config)
         self._clock = clock
         self._page_limit = page_limit
         saved = positions or {}

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.sources import S3SourceConfig
+from .aws import make_client
 from .lines import split_lines
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class S3Source:
     ) -> None:
         self.config = config
         self.name = config.name
-        self.client = client or boto3.client("s3", region_name=config.region, endpoint_url=config.base_url)
+        self.client = client or make_client("s3", config)
         self._clock = clock
         self._wall_clock = wall_clock
         self._page_size = page_size
