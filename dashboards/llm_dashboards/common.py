@@ -1,4 +1,4 @@
-"""What every LLM cost dashboard shares: uids, cross links, alert annotations and tags."""
+"""Parts shared by every LLM cost dashboard: uids, cross links, the alert annotation, tags and units."""
 
 from __future__ import annotations
 

@@ -179,6 +179,12 @@ def timeseries(
     height: int = 8,
 ) -> Placed:
     """Build a time series panel; threshold steps are drawn as dashed lines."""
+    if bars:
+        fill_opacity = 60
+    elif stacked:
+        fill_opacity = 20
+    else:
+        fill_opacity = 10
     panel = core.TimeSeries(
         title=title,
         description=description,
@@ -189,7 +195,7 @@ def timeseries(
         thresholdsStyleMode="dashed" if steps else "off",
         stacking={"mode": "normal", "group": "A"} if stacked else {"mode": "none", "group": "A"},
         drawStyle="bars" if bars else "line",
-        fillOpacity=60 if bars else (20 if stacked else 10),
+        fillOpacity=fill_opacity,
         lineWidth=1 if bars else 2,
         showPoints="never",
         legendDisplayMode="table",

@@ -1,9 +1,9 @@
 """Every PromQL expression of the dashboards.
 
-A `Scope` knows the shared settings and which template variables the dashboard
-defines, and builds each selector from the labels the metric carries: a variable
-only filters metrics that have its label, so picking a feature never empties a
-panel of a metric without a `feature` label. Windows and thresholds that an alert
+A `Scope` combines the shared settings with the template variables of one dashboard
+and builds each selector from the labels the metric carries. A variable only filters
+metrics that have its label, so picking a feature never empties a panel of a metric
+without a `feature` label. Windows and thresholds that an alert
 also uses come from the settings, so the dashboard shows what the alert evaluates.
 """
 
@@ -209,7 +209,7 @@ def budget_projected_use(s: Scope) -> Query:
 
 
 def breakers_open(s: Scope) -> Query:
-    # The gauge has series only while the breaker holds a key open.
+    # The gauge has a series only while the breaker keeps a key open.
     return Query(f"sum({s.sel('llm_breaker_open')}) or vector(0)", "open breakers")
 
 
@@ -423,12 +423,12 @@ def _heavy_user_spend(s: Scope) -> str:
 
 
 def heavy_user_spend(s: Scope) -> Query:
-    """The heavy-user alert's quantile of per-user spend per cohort over the alert's window."""
+    """Select the heavy-user alert's quantile of per-user spend per cohort, over the alert's window."""
     return Query(_heavy_user_spend(s), "{{cohort}}")
 
 
 def heavy_user_spend_over_assumption(s: Scope) -> Query:
-    """The heavy-user quantile's spend divided by the spend its cohort's pricing assumes.
+    """Divide the heavy-user quantile's spend by the spend that its cohort's pricing assumes.
 
     Cohorts without an assumption of their own are divided by the default assumption.
     """

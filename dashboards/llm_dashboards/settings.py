@@ -26,7 +26,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """What the dashboards take from the alert rules' values file.
+    """Settings the dashboards read from the alert rules' values file.
 
     Ratios are fractions: a drop of 10 points of cache-hit ratio is 0.10 here, and an
     increase limit of 25% is 0.25.

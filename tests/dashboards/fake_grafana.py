@@ -1,6 +1,6 @@
 """A stand-in for the part of Grafana's HTTP API that the dashboard push calls.
 
-It runs on pytest-httpserver (a real HTTP server on loopback) and answers with the
+It runs on pytest-httpserver (a real HTTP server on loopback) and responds with the
 status codes and bodies Grafana documents for its folder and dashboard API:
 401 for an unknown token, 403 for a Viewer token on writes, 404 for a missing
 folder or dashboard, 409 for a folder title or uid that is taken, 400 for a save
@@ -38,7 +38,7 @@ class FakeGrafana:
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     saves: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
-    # (method, path regex) -> (status, body) answered once instead of the normal response.
+    # (method, path regex, status, body): the next matching request gets this response instead.
     injected: list[tuple[str, str, int, Any]] = field(default_factory=list)
     next_id: int = 1
 
@@ -50,7 +50,7 @@ class FakeGrafana:
         return self.server.url_for("").rstrip("/")
 
     def inject(self, method: str, path_pattern: str, status: int, body: Any) -> None:
-        """Answer the next matching request with `status` and `body`."""
+        """Respond to the next matching request with `status` and `body`."""
         self.injected.append((method, path_pattern, status, body))
 
     def add_folder(self, uid: str, title: str) -> dict[str, Any]:
@@ -118,17 +118,20 @@ class FakeGrafana:
             return _json(400, {"message": "Dashboard title cannot be empty"})
         if folder_uid and folder_uid not in self.folders:
             return _json(400, {"message": "folder not found", "status": "not-found"})
+
         uid = dashboard.get("uid")
         for other_uid, other in self.dashboards.items():
             if (other_uid != uid and other["meta"]["folderUid"] == folder_uid
                     and other["dashboard"]["title"] == dashboard["title"]):
                 return _json(412, {"message": "A dashboard with the same name in the folder already exists",
                                    "status": "name-exists"})
+
         stored = self.dashboards.get(uid)
         if stored is not None and not body.get("overwrite"):
             if dashboard.get("version") != stored["dashboard"]["version"]:
                 return _json(412, {"message": "The dashboard has been changed by someone else",
                                    "status": "version-mismatch"})
+
         version = (stored["dashboard"]["version"] + 1) if stored else 1
         dashboard_id = stored["dashboard"]["id"] if stored else self._id()
         dashboard.update({"id": dashboard_id, "uid": uid, "version": version})

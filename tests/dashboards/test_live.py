@@ -2,10 +2,11 @@
 
 The exporter tails a log that `llm-cost-exporter simulate` appends to in wall-clock
 time. Panels that compare with last week (`offset 1w`) or with vendor invoices need
-history a test cannot wait for, so before Prometheus starts, eight days of history
-are backfilled with `promtool tsdb create-blocks-from openmetrics`: the exporter's
-own series from a replay of a simulated log, grown linearly over the past, plus a
-vendor cost counter and its data-end gauge as a central-mode exporter exposes them.
+history that a test cannot wait for. So before Prometheus starts, `promtool tsdb
+create-blocks-from openmetrics` backfills a day around one week ago and a few minutes
+around one day ago. The backfill contains the exporter's own series from a replay of a
+simulated log, grown linearly over that time, plus a vendor cost counter and its
+data-end gauge as a central-mode exporter exposes them.
 Every query runs with Grafana's template variables replaced by their "All" or
 default values, and must return at least one finite value.
 """
@@ -42,8 +43,6 @@ SUBSTITUTIONS = {
 }
 # Labels the selectors filter on; "All" is `.*`.
 ALL = ".*"
-HISTORY_START_DAYS = 8.1
-HISTORY_END_DAYS = 6.0
 HISTORY_STEP = 1800
 DAY = 86400
 
@@ -70,13 +69,14 @@ def exporter_cli(*args: str) -> list[str]:
 def history_times(now: float) -> list[float]:
     """Sample times of the backfilled history.
 
-    Every 30 minutes from 8.1 to 6 days ago, which covers the week-ago windows (at
-    most 1d long) and the reconciliation window that ends a day ago; then every
-    minute for 20 minutes around one day ago, for the budget projection that reads
-    the spend one day earlier.
+    Samples every 30 minutes from 8 days and 15 minutes ago to 7 days minus 15 minutes
+    ago cover the week-ago windows, which are at most 1d long. Samples every minute for
+    20 minutes around one day ago serve the budget projection, which reads the spend
+    one day earlier. promtool 2.42 writes one block per 2 hours of data, in about half
+    a second each on the test machine, so the history is kept to these two stretches.
     """
-    week_ago = [now - HISTORY_START_DAYS * DAY + step * HISTORY_STEP
-                for step in range(int((HISTORY_START_DAYS - HISTORY_END_DAYS) * DAY // HISTORY_STEP) + 1)]
+    first = now - 8 * DAY - 900
+    week_ago = [first + step * HISTORY_STEP for step in range(int((DAY + 1800) // HISTORY_STEP) + 1)]
     day_ago = [now - DAY + offset for offset in range(-600, 601, 60)]
     return week_ago + day_ago
 
@@ -84,9 +84,9 @@ def history_times(now: float) -> list[float]:
 def write_history(path: Path, exposition: str, now: float) -> int:
     """Write OpenMetrics samples of the replayed exposition over the past, and return their number.
 
-    Counters (and histogram and summary sums and counts) rise linearly from near 0 at
-    the first sample time to their replayed value at the last; gauges keep their
-    value. Histogram buckets are left out because no panel reads them in the past.
+    Counters, and the sums and counts of histograms and summaries, rise linearly from
+    near 0 at the first sample time to their replayed value at the last. Gauges keep
+    their value. Histogram buckets are left out because no panel reads them in the past.
     """
     times = history_times(now)
     first, last = times[0], times[-1]
@@ -106,13 +106,11 @@ def write_history(path: Path, exposition: str, now: float) -> int:
                 lines.append(f"{sample.name}{{{selector}}} {value} {timestamp:.3f}")
     # Vendor cost as a central-mode exporter reports it: a counter rising by 360 USD a
     # day, and the end of the newest complete daily bucket, up to a minute ago.
-    vendor_times = [now - HISTORY_START_DAYS * DAY + step * HISTORY_STEP
-                    for step in range(int((HISTORY_START_DAYS * DAY - 60) // HISTORY_STEP) + 1)] + [now - 60]
     cost_labels = f'instance="central",job="{JOB}",line_item="gpt-4o, input",project="proj_live",provider="openai"'
     end_labels = f'instance="central",job="{JOB}",provider="openai",source="openai-costs"'
-    for timestamp in vendor_times:
-        elapsed = timestamp - vendor_times[0]
-        lines.append(f"llm_vendor_cost_usd_total{{{cost_labels}}} {elapsed / DAY * 360:.4f} {timestamp:.3f}")
+    for timestamp in [*times, now - 60]:
+        spent = (timestamp - first) / DAY * 360
+        lines.append(f"llm_vendor_cost_usd_total{{{cost_labels}}} {spent:.4f} {timestamp:.3f}")
         lines.append(f"llm_vendor_data_end_timestamp_seconds{{{end_labels}}} {timestamp - timestamp % DAY} {timestamp:.3f}")
     path.write_text("\n".join(sorted_by_series(lines)) + "\n# EOF\n")
     return len(lines)
@@ -133,7 +131,7 @@ def stack(tmp_path_factory, generated):
     now = time.time()
 
     history_log = workdir / "history.jsonl"
-    history_start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - HISTORY_START_DAYS * DAY))
+    history_start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 8 * DAY))
     run(*exporter_cli("simulate", "--days", "0.05", "--start", history_start, "--seed", "7",
                       "--output", str(history_log)))
     config = {
@@ -181,7 +179,7 @@ def stack(tmp_path_factory, generated):
                    interval=1, what="retries in the live data")
         wait_until(lambda: prometheus.query(f'llm_top_user_spend_usd{{job="{JOB}"}}'), 60,
                    interval=1, what="per-user spend in the live data")
-        time.sleep(20)
+        time.sleep(8)
         yield prometheus
     finally:
         simulator.terminate()

@@ -112,7 +112,7 @@ def test_viewer_token_is_403(grafana, dashboards):
     assert "Editor role" in str(err.value)
 
 
-def test_viewer_token_on_existing_folder_is_403_on_save(grafana, dashboards):
+def test_viewer_token_403_on_save(grafana, dashboards):
     grafana.add_folder(FOLDER_UID, FOLDER)
     with pytest.raises(GrafanaError) as err:
         push(grafana, dashboards, token=VIEWER_TOKEN)

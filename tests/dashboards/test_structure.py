@@ -54,8 +54,10 @@ def test_grid_positions_do_not_overlap(generated, uid):
     occupied: dict[tuple[int, int], str] = {}
     for panel in by_uid(generated)[uid]["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
-        assert grid["h"] > 0 and grid["w"] > 0, panel["title"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["h"] > 0, panel["title"]
+        assert grid["w"] > 0, panel["title"]
         for x in range(grid["x"], grid["x"] + grid["w"]):
             for y in range(grid["y"], grid["y"] + grid["h"]):
                 assert (x, y) not in occupied, f"{panel['title']!r} overlaps {occupied[(x, y)]!r} at x={x} y={y}"

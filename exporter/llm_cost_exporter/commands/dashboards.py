@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "create or update them in Grafana. Paths are relative to the current directory (the repository root)."
         ),
     )
+
+    # What to generate, from what
     parser.add_argument("--output", default="build/dashboards", metavar="DIR",
                         help="directory for the <uid>.json files (default: build/dashboards)")
     parser.add_argument("--source", default=DEFAULT_SOURCE, metavar="DIR",
@@ -43,12 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when a file in --output or the ConfigMap differs from "
                              "what would be generated")
+
+    # Pushing to Grafana
     parser.add_argument("--push", action="store_true",
                         help="also create or update the dashboards in Grafana (needs GRAFANA_URL and a token)")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", ""), metavar="URL",
                         help="Grafana root URL (default: $GRAFANA_URL)")
     parser.add_argument("--token-file", default=os.environ.get("GRAFANA_TOKEN_FILE", ""), metavar="FILE",
-                        help="file holding the service account token, used when $GRAFANA_TOKEN is unset "
+                        help="file containing the service account token, used when $GRAFANA_TOKEN is unset "
                              "(default: $GRAFANA_TOKEN_FILE)")
     parser.add_argument("--folder", default=DEFAULT_FOLDER, metavar="TITLE",
                         help=f"title of the Grafana folder, created when missing (default: {DEFAULT_FOLDER!r}); "
@@ -59,15 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="version message saved with each dashboard (default: the git version of the tree)")
     parser.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS",
                         help="timeout of each Grafana API call in seconds (default: 15)")
+
     parser.set_defaults(handler=run)
 
 
-def _check(expected: dict[Path, str]) -> int:
+def _check(expected: dict[Path, str], regenerate: str) -> int:
     stale = [path for path, text in expected.items() if not path.is_file() or path.read_text() != text]
     for path in stale:
         print(f"stale: {path}", file=sys.stderr)
     if stale:
-        print("regenerate with `make dashboards-json` and commit the result", file=sys.stderr)
+        print(f"regenerate with `{regenerate}`, review the diff and commit it", file=sys.stderr)
         return 1
     print(f"up to date: {len(expected)} files")
     return 0
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         expected = {output_dir / d.filename: render_json(d.data) for d in dashboards}
         if args.configmap:
             expected[Path(args.configmap)] = render_configmap(dashboards, args.folder)
-        return _check(expected)
+        return _check(expected, f"llm-cost-exporter dashboards --output {output_dir}")
 
     for path in write_json(dashboards, output_dir):
         print(f"wrote {path}")

@@ -1,6 +1,6 @@
 """Build the Grafana dashboards from the `*.dashboard.py` sources and write their JSON.
 
-A source directory holds one `<name>.dashboard.py` per dashboard, each defining
+A source directory contains one `<name>.dashboard.py` per dashboard, each defining
 `build(settings)`, and the `llm_dashboards` package they share. The output is
 deterministic (sorted keys, fixed indentation), so generating twice from the same
 sources gives byte-identical files.
@@ -148,7 +148,7 @@ def write_json(dashboards: list[Generated], output_dir: Path | str) -> list[Path
 def render_configmap(dashboards: list[Generated], folder: str) -> str:
     """Render a ConfigMap of the dashboards for Grafana's dashboard sidecar (kiwigrid k8s-sidecar).
 
-    The sidecar loads ConfigMaps labelled grafana_dashboard=1; the grafana_folder
+    The sidecar loads ConfigMaps labelled grafana_dashboard=1. The grafana_folder
     annotation picks the folder where the Grafana Helm chart sets
     `sidecar.dashboards.folderAnnotation: grafana_folder`. The JSON is compact because
     `kubectl apply` keeps a copy of the whole object in an annotation limited to 256 KiB.

@@ -8,7 +8,7 @@ Calls, as Grafana documents them for versions 8 to 11:
   POST /api/dashboards/db           {"dashboard", "folderUid", "message", "overwrite"}
 
 A dashboard is saved with the version read just before and `overwrite: false`, so
-Grafana answers 412 version-mismatch when someone saves it in between, instead of
+Grafana returns 412 version-mismatch when someone saves it in between, instead of
 silently losing that change. A dashboard whose stored JSON and folder already match
 is not saved again, so pushing twice adds no version to its history.
 """
@@ -31,7 +31,7 @@ TOKEN_HELP = "set GRAFANA_TOKEN or GRAFANA_TOKEN_FILE to a service account token
 
 
 class GrafanaError(Exception):
-    """A Grafana API call failed; the message says what failed and what to do."""
+    """A failed Grafana API call. The message states what failed and what to do next."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ class GrafanaClient:
             ) from None
         except requests.Timeout:
             raise GrafanaError(
-                f"Grafana at {self.base_url} did not answer within {self.timeout:g}s to {action}; "
-                "check that it is healthy, then run the push again."
+                f"request to Grafana at {self.base_url} to {action} timed out after {self.timeout:g}s. "
+                "Check that Grafana is healthy, then run the push again."
             ) from None
         if response.status_code < 400 or response.status_code in allow:
             return response
@@ -142,11 +142,11 @@ class GrafanaClient:
             )
         if code == 404:
             return GrafanaError(
-                f"Grafana answered 404 Not Found to {method} {path} ({message}) when trying to {action}. "
+                f"Grafana returned 404 Not Found for {method} {path} ({message}) when trying to {action}. "
                 "Check GRAFANA_URL: it must be Grafana's root URL, including the sub path where Grafana is "
                 "served under one (such as https://example.com/grafana)."
             )
-        return GrafanaError(f"Grafana answered {code} when trying to {action}: {message}")
+        return GrafanaError(f"Grafana returned {code} when trying to {action}: {message}")
 
     def find_folder_by_title(self, title: str) -> dict[str, Any] | None:
         response = self._call("GET", "/api/folders?limit=1000", "list folders")
@@ -234,7 +234,7 @@ class GrafanaClient:
                 f"dashboard {uid!r} belongs to a Grafana plugin (412 plugin-dashboard: {message}) and cannot be "
                 "overwritten; remove the plugin's dashboard first."
             )
-        return GrafanaError(f"Grafana refused to save dashboard {uid!r} (412 Precondition Failed: {message}).")
+        return GrafanaError(f"Grafana rejected dashboard {uid!r} (412 Precondition Failed: {message}).")
 
 
 def _comparable(dashboard: dict[str, Any]) -> dict[str, Any]:
