@@ -229,7 +229,8 @@ def test_bedrock_discovery_follows_next_token(hooks):
 @mock_aws
 def test_cost_explorer_cost_between_days(hooks):
     queue_ce(ce_page({"2026-12-01": {"EU-Claude3.7Sonnet-input-tokens": "4.25"},
-                      "2026-12-02": {"EU-Claude3.7Sonnet-output-tokens": "1.5", "EU-Claude3.7Sonnet-input-tokens": "2"}}))
+                      "2026-12-02": {"EU-Claude3.7Sonnet-output-tokens": "1.5",
+                                     "EU-Claude3.7Sonnet-input-tokens": "2"}}))
     poller = CostExplorerPoller(CostExplorerSourceConfig(name="cost-explorer", type="aws_cost_explorer"), hooks)
     start = datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
     assert poller.cost_between(start, start + 2 * DAY) == pytest.approx(7.75)

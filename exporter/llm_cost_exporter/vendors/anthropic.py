@@ -111,7 +111,8 @@ class AnthropicUsagePoller(StreamPoller):
                     result = _object(result)
                     currency = str(result.get("currency") or "USD").upper()
                     if currency != "USD":
-                        raise VendorError("invalid_response", f"{COST_PATH}: cost in {currency!r}; only USD is supported")
+                        raise VendorError("invalid_response",
+                                          f"{COST_PATH}: cost in {currency!r}; only USD is supported")
                     line_item = result.get("description") or result.get("cost_type")
                     labels = {"provider": self.provider,
                               "project": label_value(result.get("workspace_id"), "default"),

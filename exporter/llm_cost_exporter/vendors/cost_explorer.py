@@ -79,11 +79,13 @@ class CostExplorerPoller(StreamPoller):
         entry = metrics.get(self.config.metric) or {}
         unit = entry.get("Unit", "USD")
         if unit != "USD":
-            raise VendorError("invalid_response", f"GetCostAndUsage: {self.config.metric} in {unit!r}; only USD is supported")
+            raise VendorError("invalid_response",
+                              f"GetCostAndUsage: {self.config.metric} in {unit!r}; only USD is supported")
         try:
             amount = Decimal(str(entry.get("Amount", "0")))
         except InvalidOperation:
-            raise VendorError("invalid_response", f"GetCostAndUsage: amount {entry.get('Amount')!r} is not a number") from None
+            raise VendorError("invalid_response",
+                              f"GetCostAndUsage: amount {entry.get('Amount')!r} is not a number") from None
         # Credits and refunds show as negative amounts; the counter takes only the charges.
         return float(max(amount, Decimal(0)))
 

@@ -22,5 +22,6 @@ def load_api_key(env_name: str | None, file_path: str | None) -> str:
         raise VendorError("missing_key", "no admin key configured: set api_key_env or api_key_file")
     key = os.environ.get(env_name, "").strip()
     if not key:
-        raise VendorError("missing_key", f"environment variable {env_name} is not set or empty: put the admin key there")
+        raise VendorError("missing_key",
+                          f"environment variable {env_name} is not set or empty: put the admin key there")
     return key
