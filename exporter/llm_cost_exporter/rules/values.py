@@ -159,8 +159,11 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     url = c.get("runbook_base_url")
     if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
         c.errors.append(f"runbook_base_url: expected an http or https URL, got {url!r}")
-    c.duration("interval")
-    c.duration("baseline_interval")
+    interval = c.duration("interval")
+    baseline_interval = c.duration("baseline_interval")
+    # Alerts read baselines as instant vectors, found only within the 5m lookback.
+    c.shorter("baseline_interval", baseline_interval, "the 5m lookback of instant queries", 300)
+    c.shorter("interval", interval, "the 5m lookback of instant queries", 300)
 
     a = "alerts.LLMBudgetProjectedOverrun"
     c.severity(f"{a}.severity")
@@ -224,6 +227,8 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     c.number(f"{a}.k", minimum=0, exclusive=True)
     c.number(f"{a}.min_stddev_fraction", minimum=0)
     c.number(f"{a}.min_requests_per_hour", minimum=0)
+    history = c.duration(f"{a}.min_history")
+    c.shorter(f"{a}.min_history", history, f"{a}.baseline_window", baseline)
 
     a = "alerts.LLMCallMultiplicityDrift"
     c.severity(f"{a}.severity")
