@@ -404,3 +404,12 @@ def test_cost_between_reads_complete_days(fake, hooks, clock):
     assert poller.cost_between(D0 - DAY, D0) == pytest.approx(12.5 + 3.25)
     assert poller.up is False  # a direct read leaves the poller's state alone
     assert observed(poller)["llm_vendor_cost_usd"] == {}
+
+
+@pytest.mark.parametrize(("interval", "retry"), [(300, 60), (30, 30), (21600, 3600)])
+def test_failed_poll_retries_sooner(fake, hooks, clock, monkeypatch, interval, retry):
+    monkeypatch.delenv("TEST_OPENAI_ADMIN_KEY")
+    poller = make_poller(fake, hooks, usage=["completions"], costs=False, interval=interval)
+    poller.poll(clock())
+    assert not poller.due(clock() + retry - 1)
+    assert poller.due(clock() + retry)

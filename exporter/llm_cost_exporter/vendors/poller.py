@@ -26,7 +26,8 @@ from .ledger import Bucket, BucketLedger, SeriesKey, floor_to
 log = logging.getLogger(__name__)
 
 FAILED_POLL_RETRY = 60.0
-"""Seconds after a failed poll before the next one, when the interval is longer."""
+"""Minimum seconds after a failed poll before the next one. The wait is a sixth of the interval when that is
+longer (one hour for Cost Explorer's six, whose requests are billed), and never more than the interval."""
 
 REPEAT_LOG_EVERY = 10
 """A failure that repeats unchanged is logged again only every this many polls; the error counter counts each."""
@@ -102,7 +103,7 @@ class StreamPoller:
                 self._log_recovery(stream)
         self.up = not failed
         if failed:
-            self._next_due = now + min(self.config.interval, FAILED_POLL_RETRY)
+            self._next_due = now + min(self.config.interval, max(FAILED_POLL_RETRY, self.config.interval / 6))
         else:
             self.last_success = now
             self._next_due = now + self.config.interval
