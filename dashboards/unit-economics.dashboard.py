@@ -18,6 +18,7 @@ def build(settings: Settings) -> DashboardSpec:
     cache_group = ", ".join(settings.cache_group_by)
     anomaly_group = ", ".join(settings.anomaly_group_by)
     drift_group = ", ".join(settings.multiplicity_group_by)
+    retry_group = ", ".join(settings.retry_group_by)
 
     tokens = row(
         "Tokens",
@@ -164,9 +165,9 @@ def build(settings: Settings) -> DashboardSpec:
             width=8,
         ),
         timeseries(
-            "Retry cost as a share of feature spend",
-            f"Retry cost of each error class over the last {settings.retry_window} as a share of its feature's "
-            f"spend. Above {settings.retry_max_share:.0%} the retry-cost alert opens a ticket.",
+            f"Retry cost as a share of spend by {retry_group}",
+            f"Retry cost of each error class over the last {settings.retry_window} as a share of the spend of its "
+            f"{retry_group}. Above {settings.retry_max_share:.0%} the retry-cost alert opens a ticket.",
             [q.retry_cost_share(s)],
             RATIO,
             steps=[Step(settings.retry_max_share, "red")],

@@ -390,16 +390,17 @@ def retry_cost_per_hour(s: Scope) -> Query:
 
 
 def retry_cost_share(s: Scope) -> Query:
-    """Retry cost of each error class as a share of its feature's spend, over the alert's window."""
+    """Retry cost of each error class as a share of its group's spend, over the alert's window."""
     window = s.settings.retry_window
+    group = ", ".join(s.settings.retry_group_by)
     retries = s.sel("llm_retry_cost_usd_total")
     # Filter spend like the retry counters, which carry `feature` and no other attribution.
     narrowed = Scope(s.settings, s.variables & {CLUSTER_LABEL, "feature"})
     spend = narrowed.sel("llm_cost_usd_total")
     return Query(
-        f"sum by (feature, error_class) (rate({retries}[{window}]))"
-        f" / on (feature) group_left sum by (feature) (rate({spend}[{window}]))",
-        "{{feature}} {{error_class}}",
+        f"sum by ({group}, error_class) (rate({retries}[{window}]))"
+        f" / on ({group}) group_left sum by ({group}) (rate({spend}[{window}]))",
+        f"{_legend(s.settings.retry_group_by)} {{{{error_class}}}}",
     )
 
 

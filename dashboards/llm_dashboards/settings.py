@@ -29,7 +29,8 @@ class Settings:
     """Settings the dashboards read from the alert rules' values file.
 
     Ratios are fractions: a drop of 10 points of cache-hit ratio is 0.10 here, and an
-    increase limit of 25% is 0.25.
+    increase limit of 25% is 0.25. Every `*_group_by` starts with the values'
+    `keep_labels`, which the alert rules keep in every aggregation as well.
     """
 
     selector: Mapping[str, str]
@@ -55,6 +56,7 @@ class Settings:
     anomaly_group_by: tuple[str, ...]
     multiplicity_max_increase: float
     retry_window: str
+    retry_group_by: tuple[str, ...]
     retry_max_share: float
     heavy_user_window: str
     heavy_user_quantile: str
@@ -94,6 +96,11 @@ def _labels(values: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
 
 def from_values(values: Mapping[str, Any]) -> Settings:
     """Pick the dashboards' settings out of the parsed values file."""
+    keep = _labels(values, "keep_labels")
+
+    def group(dotted: str) -> tuple[str, ...]:
+        return keep + tuple(label for label in _labels(values, dotted) if label not in keep)
+
     selector = _get(values, "selector")
     if not isinstance(selector, Mapping) or "job" not in selector:
         raise SettingsError("'selector' must be a mapping of label matchers that contains 'job'")
@@ -112,9 +119,9 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         burn_baseline_window=str(_get(values, f"{burn}.baseline_window")),
         burn_factor=float(_get(values, f"{burn}.factor")),
         burn_min_spend_usd_per_hour=float(_get(values, f"{burn}.min_spend_usd_per_hour")),
-        burn_group_by=_labels(values, f"{burn}.group_by"),
+        burn_group_by=group(f"{burn}.group_by"),
         projection_window=str(_get(values, "alerts.LLMBudgetProjectedOverrun.window")),
-        cache_group_by=_labels(values, f"{cache}.group_by"),
+        cache_group_by=group(f"{cache}.group_by"),
         cache_week_window=str(_get(values, f"{cache}.week_over_week.window")),
         cache_week_max_drop=float(_get(values, f"{cache}.week_over_week.max_drop_points")) / 100,
         cache_fast_window=str(_get(values, f"{cache}.hour_over_day.window")),
@@ -122,12 +129,13 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         cache_fast_max_drop=float(_get(values, f"{cache}.hour_over_day.max_drop_points")) / 100,
         prefix_window=str(_get(values, "alerts.LLMPromptPrefixChurn.prefix_window")),
         multiplicity_window=str(_get(values, "alerts.LLMCallMultiplicityDrift.window")),
-        multiplicity_group_by=_labels(values, "alerts.LLMCallMultiplicityDrift.group_by"),
+        multiplicity_group_by=group("alerts.LLMCallMultiplicityDrift.group_by"),
         multiplicity_min_increase_calls=float(_get(values, "alerts.LLMCallMultiplicityDrift.min_increase_calls")),
         anomaly_window=str(_get(values, "alerts.LLMCostPerRequestAnomaly.window")),
-        anomaly_group_by=_labels(values, "alerts.LLMCostPerRequestAnomaly.group_by"),
+        anomaly_group_by=group("alerts.LLMCostPerRequestAnomaly.group_by"),
         multiplicity_max_increase=float(_get(values, "alerts.LLMCallMultiplicityDrift.max_increase_percent")) / 100,
         retry_window=str(_get(values, "alerts.LLMRetryCostHigh.window")),
+        retry_group_by=group("alerts.LLMRetryCostHigh.group_by"),
         retry_max_share=float(_get(values, "alerts.LLMRetryCostHigh.max_share")),
         heavy_user_window=str(_get(values, f"{heavy}.window")),
         heavy_user_quantile=str(_get(values, f"{heavy}.quantile")),

@@ -76,6 +76,7 @@ def test_values_drive_windows_and_thresholds(tmp_path):
     burn = values["alerts"]["LLMSpendBurnRateHigh"]
     burn.update(factor=4.5, long_window="30m", group_by=["api_key_id"])
     values["selector"]["cluster"] = "prod-eu"
+    values["keep_labels"] = ["cluster"]
     custom = tmp_path / "values.yaml"
     custom.write_text(yaml.safe_dump(values))
 
@@ -86,10 +87,10 @@ def test_values_drive_windows_and_thresholds(tmp_path):
     exprs = [t["expr"] for p in overview["panels"] if p["type"] != "row" for t in p["targets"]]
     assert any("[30m]" in expr for expr in exprs)
     assert any(expr.endswith("* 3600 * 4.5") for expr in exprs)
-    assert any("sum by (api_key_id)" in expr for expr in exprs)
+    assert any("sum by (cluster, api_key_id)" in expr for expr in exprs)
     assert all('cluster="prod-eu"' in expr for expr in exprs if "llm_" in expr)
     assert "cluster" not in {v["name"] for v in overview["templating"]["list"]}
-    burn_panel = next(p for p in overview["panels"] if p["title"] == "Burn rate by api_key_id")
+    burn_panel = next(p for p in overview["panels"] if p["title"] == "Burn rate by cluster, api_key_id")
     assert burn_panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 4.5
 
 

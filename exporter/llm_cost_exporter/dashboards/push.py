@@ -238,6 +238,9 @@ class GrafanaClient:
 
 
 def _comparable(dashboard: dict[str, Any]) -> dict[str, Any]:
+    # NOTE: checked against Grafana's documented API and a stand-in, never a real Grafana.
+    # Should a Grafana version rewrite more fields on save, every push saves a new
+    # version with the same content, which is still correct but adds history.
     return {key: value for key, value in dashboard.items() if key not in VOLATILE_FIELDS}
 
 
