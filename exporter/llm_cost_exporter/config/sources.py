@@ -141,9 +141,6 @@ class CostExplorerSourceConfig(AWSVendorSourceConfig):
                                                                   max_length=2)
 
 
-VENDOR_SOURCE_TYPES = ("openai_usage", "anthropic_usage", "bedrock_cloudwatch", "aws_cost_explorer")
-
-
 class AWSLogSourceConfig(SourceConfig):
     """A log sink in AWS read through boto3 and its usual credential chain; `base_url` overrides the endpoint."""
 
