@@ -1,9 +1,9 @@
 """Ingest rate of each log format against the native one, measured in the same run.
 
 Every format gets the same calls (same models, features, token counts), written the way that
-vendor logs them; each round ingests every format once (parse, price, aggregate) into a fresh
-aggregator, timed in CPU time of this thread (time.thread_time), so load from other processes
-on a shared machine affects all formats alike. The table reports the median over the rounds.
+vendor logs them. Each round ingests every format once (parse, price, aggregate) into a fresh
+aggregator. Time is CPU time of this thread (time.thread_time), so load from other processes on
+a shared machine affects all formats alike. The table reports the median over the rounds.
 
     .venv/bin/python benchmarks/bench_formats.py [--calls 20000] [--rounds 5]
 """
@@ -104,7 +104,7 @@ def bedrock_invocation(call: dict) -> dict:
 
 
 def otel_genai(call: dict) -> dict:
-    """One span per export line, as a collector with a small batch writes them."""
+    """Write one span per export line, as a collector with a small batch does."""
 
     def attribute(key, value):
         kind = "intValue" if isinstance(value, int) else "stringValue"

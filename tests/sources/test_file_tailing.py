@@ -59,7 +59,7 @@ def test_rename_rotation_reads_each_line_once(log, clock):
 
     append(log, 3)
     os.rename(log, log.with_suffix(".jsonl.1"))
-    append(log.with_suffix(".jsonl.1"), 4)  # the writer still holds the renamed file
+    append(log.with_suffix(".jsonl.1"), 4)  # the writer still has the renamed file open
     append(log, 5)
     assert sorted(drain(source)) == lines(3, 4, 5)
     assert len(source.files) == 1  # the rotated file is released once read
@@ -254,7 +254,7 @@ def test_truncated_file_is_read_from_start(log, clock):
     assert source.poll() == lines(4)
 
 
-def test_shrunk_file_with_same_start_continues_at_new_end(log, clock):
+def test_shrunk_file_continues_at_new_end(log, clock):
     log.write_bytes(b"".join(b'{"n": %d, "pad": "%s"}\n' % (n, b"x" * 100) for n in range(1, 5)))
     source = FileSource(config(log), clock=clock)
     assert len(source.poll()) == 4
@@ -264,7 +264,7 @@ def test_shrunk_file_with_same_start_continues_at_new_end(log, clock):
     assert source.poll() == lines(5)
 
 
-def test_shrunk_file_cut_mid_line_skips_to_next_line(log, clock):
+def test_shrunk_file_cut_mid_line(log, clock):
     log.write_bytes(b"".join(b'{"n": %d, "pad": "%s"}\n' % (n, b"x" * 100) for n in range(1, 5)))
     source = FileSource(config(log), clock=clock)
     assert len(source.poll()) == 4

@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class LineCursor(Protocol):
-    """Where a stream stands: `offset` is the first byte not yet returned as part of a record."""
+    """A position in a stream: `offset` is the first byte not yet returned as part of a record."""
 
     offset: int
     skipping: bool  # inside a line longer than the limit, discarding it up to its newline
