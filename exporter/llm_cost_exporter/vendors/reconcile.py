@@ -4,6 +4,9 @@ Gateway cost comes from Prometheus: `sum by (provider) (increase(llm_cost_usd_to
 evaluated at the end of the last day. Vendor cost comes from each configured source that has a cost
 report (openai_usage and anthropic_usage with `costs: true`, aws_cost_explorer), read directly from the
 vendor for the same days. The gap is (gateway - vendor) / vendor, in percent.
+
+NOTE: increase() extrapolates when a series starts or stops inside the range (a new model, a pod that
+went away), so the gateway side can be off by up to about one scrape interval of that series' spend.
 """
 
 from __future__ import annotations
