@@ -21,3 +21,28 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} not found on PATH: install the Debian packages prometheus and prometheus-alertmanager")
     return path
+
+
+def alertmanager_config_for_test(receiver_base_url: str, secrets_dir: Path) -> dict:
+    """Return deploy/alertmanager/alertmanager.yml with every receiver sent to loopback.
+
+    Routes, grouping, inhibitions and templates stay as shipped. PagerDuty goes to
+    `{receiver_base_url}/pagerduty`, Slack to `/slack` and the breaker to `/breaker`;
+    the PagerDuty routing key is written to a file in `secrets_dir`.
+    """
+    import yaml
+
+    config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text(encoding="utf-8"))
+    config["templates"] = [str(ALERTMANAGER_DIR / pattern) for pattern in config["templates"]]
+    key_file = secrets_dir / "pagerduty-routing-key"
+    key_file.write_text("test-routing-key\n", encoding="utf-8")
+    for receiver in config["receivers"]:
+        for pagerduty in receiver.get("pagerduty_configs", []):
+            pagerduty["routing_key_file"] = str(key_file)
+            pagerduty["url"] = f"{receiver_base_url}/pagerduty"
+        for slack in receiver.get("slack_configs", []):
+            slack.pop("api_url_file", None)
+            slack["api_url"] = f"{receiver_base_url}/slack"
+        for webhook in receiver.get("webhook_configs", []):
+            webhook["url"] = f"{receiver_base_url}/breaker"
+    return config
