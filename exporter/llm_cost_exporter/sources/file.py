@@ -195,6 +195,10 @@ class FileSource:
         compressed = path.endswith(".gz")
         try:
             handle = self._open(path)
+            opened = os.fstat(handle.fileno())
+            if (opened.st_dev, opened.st_ino) != identity:
+                handle.close()  # replaced between stat and open: the next poll finds the new file
+                return
             if not compressed:
                 compressed = handle.read(2) == GZIP_MAGIC
         except OSError as err:
