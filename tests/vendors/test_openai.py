@@ -413,3 +413,14 @@ def test_failed_poll_retries_sooner(fake, hooks, clock, monkeypatch, interval, r
     poller.poll(clock())
     assert not poller.due(clock() + retry - 1)
     assert poller.due(clock() + retry)
+
+
+def test_data_end_is_zero_before_any_read(fake, hooks, clock, monkeypatch):
+    monkeypatch.delenv("TEST_OPENAI_ADMIN_KEY")
+    poller = make_poller(fake, hooks)
+    poller.poll(clock())
+    poller.publish()
+    families = {family.name: family for family in poller.collect()}
+
+    [sample] = families["llm_vendor_data_end_timestamp_seconds"].samples
+    assert sample.value == 0

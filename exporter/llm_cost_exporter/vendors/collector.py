@@ -33,9 +33,9 @@ def counter_families(totals: dict[SeriesKey, float]) -> list[Metric]:
 
 
 def data_end_family(provider: str, source: str, data_end: float | None) -> GaugeMetricFamily:
+    """Build the data-end gauge; 0 before any bucket was read, so a staleness alert fires without absent()."""
     family = GaugeMetricFamily(DATA_END, DATA_END_HELP, labels=["provider", "source"])
-    if data_end is not None:
-        family.add_metric([provider, source], data_end)
+    family.add_metric([provider, source], data_end if data_end is not None else 0.0)
     return family
 
 
