@@ -3,8 +3,8 @@
 A `Scope` combines the shared settings with the template variables of one dashboard
 and builds each selector from the labels the metric carries. A variable only filters
 metrics that have its label, so picking a feature never empties a panel of a metric
-without a `feature` label. Windows and thresholds that an alert
-also uses come from the settings, so the dashboard shows what the alert evaluates.
+without a `feature` label. Windows and thresholds that an alert also uses come from
+the settings, so the dashboard shows what the alert evaluates.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ METRIC_LABELS: dict[str, tuple[str, ...]] = {
 # Token types that make up the prompt: the cache-hit ratio is cache_read over all three.
 PROMPT_TOKEN_TYPES = "input|cache_read|cache_write"
 QUANTILES = (("P50", "0.5"), ("P95", "0.95"), ("P99", "0.99"))
+# Window of rates that no alert shares: Grafana sets it to at least four scrape intervals.
 RATE = "$__rate_interval"
+# Spend panels show USD per hour: rate() returns USD per second.
 PER_HOUR = 3600
 
 
@@ -86,9 +88,6 @@ class Scope:
             operator = "=~" if "|" in value else "="
             matchers.append(f'{label}{operator}"{value}"')
         return f"{metric}{{{', '.join(matchers)}}}"
-
-    def by(self, *labels: str) -> str:
-        return f"by ({', '.join(labels)})"
 
 
 def _legend(labels: Iterable[str]) -> str:
@@ -225,10 +224,6 @@ def source_age(s: Scope) -> Query:
     return Query(f"time() - max by (source) ({metric})", "{{source}}")
 
 
-def events_per_second(s: Scope) -> Query:
-    return Query(f"sum by (result) (rate({s.sel('llm_exporter_events_total')}[{RATE}]))", "{{result}}")
-
-
 def rejected_share(s: Scope) -> Query:
     """Share of records rejected per source, over the rejected-events alert's window."""
     window = s.settings.rejected_window
@@ -247,7 +242,7 @@ def telemetry_problems(s: Scope) -> list[Query]:
     return [
         Query(
             f"sum by (reason) (rate({s.sel('llm_exporter_events_rejected_total')}[{RATE}]))"
-            " or label_replace(vector(0), \"reason\", \"none\", \"\", \"\")",
+            ' or on () label_replace(vector(0), "reason", "none", "", "")',
             "rejected: {{reason}}",
         ),
         Query(
@@ -333,14 +328,6 @@ def calls_per_request_change(s: Scope, histogram: str, legend_prefix: str = "") 
     now = _mean_calls(s, histogram)
     week_ago = _mean_calls(s, histogram, offset="1w")
     return Query(f"({now}) / ({week_ago}) - 1", f"{legend_prefix}{_legend(s.settings.multiplicity_group_by)}")
-
-
-def calls_per_request_p95(s: Scope, histogram: str, label: str = "feature") -> Query:
-    metric = s.sel(f"{histogram}_bucket")
-    return Query(
-        f"histogram_quantile(0.95, sum by ({label}, le) (rate({metric}[{RATE}])))",
-        f"P95 {{{{{label}}}}}",
-    )
 
 
 def _cache_hit_ratio(s: Scope, window: str, group: tuple[str, ...] = (), offset: str = "") -> str:
