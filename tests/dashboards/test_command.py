@@ -161,6 +161,14 @@ def test_push_failure_exits_1(tmp_path, httpserver, monkeypatch, caplog):
     assert "glsa_revoked" not in caplog.text
 
 
+def test_push_without_url(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
+    with caplog.at_level(logging.ERROR):
+        code = run("--output", tmp_path / "out", "--no-configmap", "--push", "--grafana-url", "")
+    assert code == 1
+    assert "no Grafana URL: set GRAFANA_URL" in caplog.text
+
+
 def test_push_without_token(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
     with caplog.at_level(logging.ERROR):

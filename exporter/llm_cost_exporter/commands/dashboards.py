@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..dashboards.generate import DashboardSourceError, generate, render_configmap, render_json, write_json
-from ..dashboards.push import GrafanaClient, GrafanaError, git_version, push_dashboards, read_token
+from ..dashboards.push import GrafanaClient, GrafanaError, check_url, git_version, push_dashboards, read_token
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.push:
         return 0
     try:
+        check_url(args.grafana_url)
         token = read_token(os.environ.get("GRAFANA_TOKEN"), args.token_file)
         client = GrafanaClient(args.grafana_url, token, timeout=args.timeout)
         message = args.message or f"llm-cost-exporter dashboards, git {git_version()}"

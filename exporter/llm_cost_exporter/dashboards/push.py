@@ -94,14 +94,19 @@ def _status_of(response: requests.Response) -> str:
     return str(body.get("status", "")) if isinstance(body, dict) else ""
 
 
+def check_url(base_url: str) -> None:
+    """Raise `GrafanaError` unless `base_url` is an http or https URL."""
+    if not base_url:
+        raise GrafanaError("no Grafana URL: set GRAFANA_URL or pass --grafana-url")
+    if not base_url.startswith(("http://", "https://")):
+        raise GrafanaError(f"invalid Grafana URL {base_url!r}: it must start with http:// or https://")
+
+
 class GrafanaClient:
     """The part of Grafana's HTTP API that the push uses, with errors turned into `GrafanaError`."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 15.0, session: requests.Session | None = None):
-        if not base_url:
-            raise GrafanaError("no Grafana URL: set GRAFANA_URL or pass --grafana-url")
-        if not base_url.startswith(("http://", "https://")):
-            raise GrafanaError(f"invalid Grafana URL {base_url!r}: it must start with http:// or https://")
+        check_url(base_url)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
