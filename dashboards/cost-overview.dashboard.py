@@ -162,6 +162,7 @@ def build(settings: Settings) -> DashboardSpec:
             base_color="red",
             steps=[Step(1, "green")],
             links=[common.runbook(settings, "LLMCostSourceStale")],
+            height=6,
         ),
         timeseries(
             "Time since the last successful read",
@@ -171,7 +172,7 @@ def build(settings: Settings) -> DashboardSpec:
             steps=[Step(settings.seconds(settings.source_max_age), "red")],
             links=[common.runbook(settings, "LLMCostSourceStale")],
             width=6,
-            height=4,
+            height=6,
         ),
         timeseries(
             f"Share of rejected records (last {settings.rejected_window})",
@@ -182,7 +183,7 @@ def build(settings: Settings) -> DashboardSpec:
             steps=[Step(settings.rejected_max_share, "red")],
             links=[common.runbook(settings, "LLMCostEventsRejected")],
             width=6,
-            height=4,
+            height=6,
         ),
         timeseries(
             "Rejected records, unpriced tokens, label overflow",
@@ -191,7 +192,7 @@ def build(settings: Settings) -> DashboardSpec:
             q.telemetry_problems(s),
             "short",
             width=6,
-            height=4,
+            height=6,
         ),
     )
 

@@ -12,10 +12,10 @@ TAGS = ("llm-cost",)
 # uid -> title of every dashboard. The uids are part of the dashboards' URLs
 # (/d/<uid>), so they never change once published.
 DASHBOARDS = {
-    "llm-cost-overview": "LLM cost / Overview",
-    "llm-cost-unit-economics": "LLM cost / Unit economics",
-    "llm-cost-cohorts": "LLM cost / Cohorts",
-    "llm-cost-finance": "LLM cost / Finance",
+    "llm-cost-overview": "LLM / Cost overview",
+    "llm-cost-unit-economics": "LLM / Unit economics",
+    "llm-cost-cohorts": "LLM / Cohorts",
+    "llm-cost-finance": "LLM / Finance",
 }
 
 # The alert rules name every alert LLM*, and Prometheus keeps a firing alert's labels
