@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
+import yaml
 
 from .catalogue import labels_of
 from .conftest import content_panels
@@ -15,8 +18,6 @@ GRAFANA_VARIABLES = {"__rate_interval", "__range", "__interval"}
 SERIES = re.compile(r"\b(llm_[a-z0-9_]+)\b(\{[^}]*\})?")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 VARIABLE_REFERENCE = re.compile(r"\$\{?(\w+)")
-# Variables that hold a window, used as a range: [$window].
-RANGE_VARIABLES = {"window"}
 
 
 def all_exprs(dashboard):
@@ -213,3 +214,33 @@ def test_row_headers_not_collapsed(generated):
             if panel["type"] == "row":
                 assert panel["collapsed"] is False
                 assert panel["panels"] == []
+
+
+def test_queries_parse_with_promtool(generated, tmp_path):
+    """Every panel, variable and annotation query is valid PromQL for Prometheus' own parser."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not found: install the Debian package prometheus")
+    rules = []
+    for item in generated:
+        variables = variable_names(item.data)
+        exprs = [expr for _, expr in all_exprs(item.data)]
+        exprs += [annotation["expr"] for annotation in item.data["annotations"]["list"]]
+        for index, expr in enumerate(exprs):
+            rules.append({"record": f"dashboard:{item.uid.replace('-', '_')}:query{index}",
+                          "expr": with_example_values(expr, variables)})
+    rule_file = tmp_path / "queries.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}))
+
+    result = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def with_example_values(expr: str, variables: set[str]) -> str:
+    """Replace Grafana's and the dashboard's variables with values of the right kind."""
+    for name, value in {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "1m", "$window": "24h"}.items():
+        expr = expr.replace(name, value)
+    for name in sorted(variables, key=len, reverse=True):
+        expr = expr.replace(f"${name}", ".*")
+    return expr
