@@ -15,7 +15,7 @@ import time
 from prometheus_client import CollectorRegistry
 
 from . import __version__
-from .aggregation import Aggregator, Snapshot, SnapshotBuilder, export_state, restore_state
+from .aggregation import Aggregator, Snapshot, SnapshotBuilder, export_state, export_windows, restore_state
 from .config import Config
 from .exposition import CostCollector, SourceStatus
 from .exposition.server import MetricsServer
@@ -27,10 +27,12 @@ from .pseudonym import Pseudonymizer
 from .sources import SOURCE_FACTORIES, RecordSource
 from .state import StateStore
 from .vendors import VENDOR_FACTORIES, VendorPoller
+from .vendors.collector import merge_families
 
 log = logging.getLogger(__name__)
 
 STALL_SECONDS = 60.0
+WINDOWS_CHECKPOINT_SECONDS = 60.0
 
 
 class Service:
@@ -46,6 +48,7 @@ class Service:
         self._snapshot: Snapshot | None = None
         self._ready = threading.Event()
         self._heartbeat = time.monotonic()
+        self._next_windows_checkpoint = 0.0
         self.stop_event = threading.Event()
 
         registry = CollectorRegistry(auto_describe=False)
@@ -60,7 +63,8 @@ class Service:
         positions = (checkpoint or {}).get("sources", {})
         vendor_states = (checkpoint or {}).get("vendors", {})
         if checkpoint is not None:
-            for warning in restore_state(self.aggregator, checkpoint.get("aggregator", {})):
+            state = {**checkpoint.get("aggregator", {}), **checkpoint.get("aggregator_windows", {})}
+            for warning in restore_state(self.aggregator, state):
                 log.warning("restoring state from %s: %s", self.config.state.path, warning)
             log.info("restored state from %s", self.config.state.path)
         for source_config in self.config.sources:
@@ -93,7 +97,7 @@ class Service:
                 self._ready.set()
             if read == 0:
                 self.stop_event.wait(poll_interval)
-        self.checkpoint()
+        self.checkpoint(final=True)
 
     def poll_once(self) -> int:
         """Read every source once, poll the vendor APIs that are due, and return the records read."""
@@ -109,11 +113,21 @@ class Service:
                 poller.poll(now)
         return total
 
-    def checkpoint(self) -> None:
-        """Persist aggregator state and source positions together, then publish a snapshot."""
-        entries = {"aggregator": export_state(self.aggregator),
+    def checkpoint(self, final: bool = False) -> None:
+        """Persist aggregator state and source positions together, then publish a snapshot.
+
+        The rolling user windows and prompt prefixes are gauges, not counters, and by far the
+        largest part of the state, so they are saved every WINDOWS_CHECKPOINT_SECONDS and at
+        stop; a crash loses at most that much of them, never a counter.
+        """
+        now = time.monotonic()
+        with_windows = final or now >= self._next_windows_checkpoint
+        entries = {"aggregator": export_state(self.aggregator, include_windows=False),
                    "sources": {source.name: source.positions() for source in self.sources},
                    "vendors": {poller.name: poller.export_state() for poller in self.pollers}}
+        if with_windows:
+            entries["aggregator_windows"] = export_windows(self.aggregator)
+            self._next_windows_checkpoint = now + WINDOWS_CHECKPOINT_SECONDS
         self.store.save(entries)
         self._publish()
 
@@ -147,8 +161,9 @@ class _VendorCollector:
         self._pollers = pollers
 
     def collect(self):
-        for poller in self._pollers:
-            yield from poller.collect()
+        # Several pollers report the same families (llm_vendor_tokens_total from each vendor),
+        # and a family's HELP and TYPE may appear only once in an exposition.
+        yield from merge_families(metric for poller in self._pollers for metric in poller.collect())
 
 
 def serve(config: Config) -> int:
@@ -167,9 +182,9 @@ def serve(config: Config) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     server.start()
+    names = [source.name for source in [*service.sources, *service.pollers]]
     log.info("llm-cost-exporter %s (%s) listening on http://%s/metrics with %d source(s): %s",
-             __version__, PRICING_VERSION, config.server.listen, len(service.sources),
-             ", ".join(source.name for source in service.sources) or "none")
+             __version__, PRICING_VERSION, config.server.listen, len(names), ", ".join(names) or "none")
     try:
         service.run()
     finally:

@@ -80,8 +80,6 @@ def test_merged_families_are_valid_openmetrics():
     assert [sample.labels["provider"] for sample in merged.samples] == ["openai", "anthropic"]
 
 
-@pytest.mark.xfail(reason="service.py yields each poller's families separately; it should pass them through "
-                   "vendors.collector.merge_families", strict=False)
 def test_two_vendor_sources_render_valid_openmetrics(openai, tmp_path):
     anthropic = FakeAnthropic(KEY, time.time)
     try:

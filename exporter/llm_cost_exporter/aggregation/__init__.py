@@ -2,6 +2,6 @@
 
 from .aggregator import Aggregator
 from .snapshot import Snapshot, SnapshotBuilder
-from .state_codec import export_state, restore_state
+from .state_codec import export_state, export_windows, restore_state
 
-__all__ = ["Aggregator", "Snapshot", "SnapshotBuilder", "export_state", "restore_state"]
+__all__ = ["Aggregator", "Snapshot", "SnapshotBuilder", "export_state", "export_windows", "restore_state"]

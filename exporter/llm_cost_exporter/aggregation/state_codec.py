@@ -13,7 +13,15 @@ _TABLES = ("model_series", "retries", "retry_cost", "tool_calls", "request_cost"
            "request_tool_calls", "unpriced_tokens", "events", "rejected")
 
 
-def export_state(aggregator: Aggregator) -> dict[str, Any]:
+def export_windows(aggregator: Aggregator) -> dict[str, Any]:
+    """The rolling user windows and prompt prefixes: large, and only gauges."""
+    aggregator.flush_pending()
+    return {"windows": [[seconds, window.export_state()] for seconds, window in aggregator.windows.items()],
+            "prefixes": aggregator.prefixes.export_state()}
+
+
+def export_state(aggregator: Aggregator, include_windows: bool = True) -> dict[str, Any]:
+    """The aggregator's state; without the windows (see export_windows) if `include_windows` is false."""
     aggregator.flush_pending()
     state: dict[str, Any] = {"version": STATE_VERSION, "attribution": list(aggregator.attribution)}
     for name in _TABLES:
@@ -22,8 +30,8 @@ def export_state(aggregator: Aggregator) -> dict[str, Any]:
     state["clock"] = None if aggregator.clock == float("-inf") else aggregator.clock
     state["limiter"] = aggregator.limiter.export_state()
     state["requests"] = aggregator.requests.export_state()
-    state["windows"] = [[seconds, window.export_state()] for seconds, window in aggregator.windows.items()]
-    state["prefixes"] = aggregator.prefixes.export_state()
+    if include_windows:
+        state.update(export_windows(aggregator))
     state["budgets"] = {budget.config.name: budget.export_state() for budget in aggregator.budgets}
     state["failures"] = [[call_id, *failure] for call_id, failure in aggregator.failures.items()]
     return state

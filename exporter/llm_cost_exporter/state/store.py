@@ -22,6 +22,7 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS checkpoint (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        self._saved: dict[str, bytes] = {}  # what the database holds, per key, as last written here
 
     def load(self) -> dict[str, Any] | None:
         """Return the last checkpoint as {key: value}, or None when there is none."""
@@ -31,8 +32,11 @@ class StateStore:
         return {key: orjson.loads(value) for key, value in rows}
 
     def save(self, entries: dict[str, Any]) -> None:
-        """Write all entries in one transaction."""
+        """Write all entries in one transaction, skipping those unchanged since the last save."""
         encoded = [(key, orjson.dumps(value)) for key, value in entries.items()]
+        encoded = [(key, value) for key, value in encoded if self._saved.get(key) != value]
+        if not encoded:
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany("INSERT OR REPLACE INTO checkpoint (key, value) VALUES (?, ?)", encoded)
@@ -40,6 +44,7 @@ class StateStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self._saved.update(encoded)
 
     def close(self) -> None:
         self._db.close()
