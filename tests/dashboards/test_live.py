@@ -254,3 +254,31 @@ def test_custom_variable_values_are_valid_windows(stack):
 def test_history_reaches_last_week_and_yesterday(stack):
     assert stack.query(f'count_over_time(llm_tokens_total{{job="{JOB}", instance="history"}}[1d] offset 1w)')
     assert stack.query(f'llm_budget_spend_usd{{job="{JOB}", instance="history"}} offset 1d')
+
+
+# Metrics that have series for any combination of attribution labels seen on llm_calls_total.
+ALWAYS_FILLED = re.compile(
+    r"llm_(cost_usd_total|tokens_total|calls_total|request_cost_usd_(bucket|sum|count)|budget_\w+)$"
+)
+
+
+def test_one_selected_value_per_variable(stack, generated):
+    """Queries stay valid with one value per variable, and panels of the main metrics keep data."""
+    (call,) = stack.query(f'topk(1, llm_calls_total{{job="{JOB}", feature!="", intent!="", cohort!=""}})')
+    (budget,) = stack.query(f'topk(1, llm_budget_usd{{job="{JOB}"}})')
+    selected = {name: call["metric"][name] for name in ("feature", "intent", "cohort", "cost_center", "product_line")}
+    selected["budget"] = budget["metric"]["budget"]
+    selected["cluster"] = ".*"
+    for item in generated:
+        variables = {v["name"] for v in item.data["templating"]["list"]}
+        for panel in content_panels(item.data):
+            for target in panel["targets"]:
+                expr = target["expr"]
+                # The simulated label values contain no regex metacharacters, so they need no escaping.
+                for name in sorted(variables & selected.keys(), key=len, reverse=True):
+                    expr = expr.replace(f"${name}", selected[name])
+                expr = substitute(expr, variables)
+                result = stack.query(expr)
+                metrics = set(re.findall(r"\b(llm_\w+)\{", expr))
+                if "offset" not in expr and metrics and all(ALWAYS_FILLED.match(m) for m in metrics):
+                    assert finite_values(result), f"{item.uid} / {panel['title']} with {selected}: {expr}"
