@@ -22,6 +22,10 @@ GAUGE_WINDOWS = ("1h", "24h", "7d")
 USER_SPEND_QUANTILES = ("0.5", "0.9", "0.95", "0.99", "1")
 
 
+# Mappings whose keys are data (label names, cohorts), so an override may add keys.
+_OPEN_MAPPINGS = frozenset({"selector", "alerts.LLMHeavyUserCohortSpend.assumptions_usd"})
+
+
 class ValuesError(ValueError):
     """Raised when values.yaml holds a missing, unknown or meaningless value."""
 
@@ -50,7 +54,8 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     """Return a copy of `values` with `overrides` merged in, mapping by mapping.
 
     An override may only replace a key that exists in `values`, so a misspelled key
-    fails instead of being ignored. Lists and scalars replace the old value whole.
+    fails instead of being ignored; the selector and the cohort assumptions also take
+    new keys. Lists and scalars replace the old value whole.
     """
     merged = copy.deepcopy(values)
     _merge(merged, overrides, "")
@@ -60,10 +65,10 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
 def _merge(target: dict[str, Any], overrides: dict[str, Any], prefix: str) -> None:
     for key, value in overrides.items():
         path = f"{prefix}{key}"
-        if key not in target:
+        if key not in target and prefix.rstrip(".") not in _OPEN_MAPPINGS:
             known = ", ".join(sorted(str(k) for k in target))
             raise ValuesError(f"unknown value {path}: expected one of {known}")
-        if isinstance(value, dict) and isinstance(target[key], dict) and value:
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and value:
             _merge(target[key], value, f"{path}.")
         else:
             target[key] = copy.deepcopy(value)
@@ -136,11 +141,11 @@ class _Checker:
             self.errors.append(f"{path}: must be one of {', '.join(choices)}, got {value!r}")
 
     def shorter(self, short_path: str, short: float | None, long_path: str, long: float | None) -> None:
-        if short is not None and long is not None and short >= long:
-            self.errors.append(
-                f"{short_path} ({self.get(short_path)}) must be shorter than "
-                f"{long_path} ({self.get(long_path)})"
-            )
+        """Require short < long. A `long_path` with a space is a fixed limit described in words."""
+        if short is None or long is None or short < long:
+            return
+        limit = long_path if " " in long_path else f"{long_path} ({self.get(long_path)})"
+        self.errors.append(f"{short_path} ({self.get(short_path)}) must be shorter than {limit}")
 
 
 def check_values(values: dict[str, Any], source: str = "values") -> None:
