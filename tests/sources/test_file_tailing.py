@@ -320,3 +320,19 @@ def test_oversized_line_is_cut_and_skipped(log, clock):
     assert records[0] == lines(1)[0]
     assert len(records[1]) == (1 << 20) + 1
     assert records[2:] == lines(2)
+
+
+def test_symlink_switched_to_new_file(tmp_path, clock):
+    first, second = tmp_path / "gateway-1.jsonl", tmp_path / "gateway-2.jsonl"
+    link = tmp_path / "current.jsonl"
+    append(first, 1)
+    link.symlink_to(first)
+    source = FileSource(config(link), clock=clock)
+    assert source.poll() == lines(1)
+
+    append(first, 2)
+    append(second, 3)
+    link.unlink()
+    link.symlink_to(second)
+    assert sorted(drain(source)) == lines(2, 3)
+    assert len(source.files) == 1
