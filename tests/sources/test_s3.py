@@ -6,6 +6,7 @@ import gzip
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from llm_cost_exporter.config.sources import S3SourceConfig
@@ -154,3 +155,26 @@ def test_missing_bucket_is_counted_not_fatal(s3):
     assert source.poll() == []
     assert source.up is False
     assert source.errors == {"NoSuchBucket": 1.0}
+
+
+def test_failed_read_waits_poll_interval(s3):
+    clock = FakeClock(0.0)
+    s3.put_object(Bucket=BUCKET, Key="logs/01.jsonl", Body=body(1))
+    source = make_source(s3, clock=clock)
+    calls = {"count": 0}
+    real_get = s3.get_object
+
+    def failing_get(**kwargs):
+        calls["count"] += 1
+        if calls["count"] == 1:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        return real_get(**kwargs)
+
+    source.client.get_object = failing_get
+    assert source.poll() == []
+    assert source.errors == {"AccessDenied": 1.0}
+    assert source.poll() == []
+    assert calls["count"] == 1
+    clock.now += 60
+    assert source.poll() == lines(1)
+    assert source.up is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.sources import AWSLogSourceConfig
 
@@ -17,3 +17,12 @@ def make_client(service: str, config: AWSLogSourceConfig) -> Any:
     except BotoCoreError as err:
         raise ValueError(f"source {config.name}: cannot create the AWS {service} client: {str(err).rstrip('.')}; "
                          f"set region in the source or AWS_REGION in the environment") from None
+
+
+def aws_error_class(err: Exception) -> str:
+    """Return the AWS error code of a ClientError (AccessDenied, NoSuchBucket, ...), else the exception's name."""
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code")
+        if isinstance(code, str) and code:
+            return code
+    return type(err).__name__

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.sources import CloudWatchLogsSourceConfig
-from .aws import make_client
+from .aws import aws_error_class, make_client
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class CloudWatchLogsSource:
         self.seen = {event_id: ts for event_id, ts in self.seen.items() if ts >= oldest}
 
     def _error(self, err: Exception) -> None:
-        error_class = type(err).__name__
+        error_class = aws_error_class(err)
         self.errors[error_class] = self.errors.get(error_class, 0.0) + 1.0
         if self.up:
             log.error("source %s: reading log group %s failed: %s; retrying at the next poll",

@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.sources import S3SourceConfig
-from .aws import make_client
+from .aws import aws_error_class, make_client
 from .lines import split_lines
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class S3Source:
     def poll(self, max_bytes: int = 8 * READ_BYTES) -> list[bytes]:
         """Return the lines read since the last poll (up to about `max_bytes`)."""
         lines: list[bytes] = []
+        if not self.up and self._clock() < self._next_listing:
+            return lines  # after a failure, wait one poll interval before the next request
         try:
             if self.current is None and not self._queue and self._clock() >= self._next_listing:
                 self._list()
@@ -214,7 +216,7 @@ class S3Source:
             self.current.pending = b""
 
     def _error(self, err: Exception) -> None:
-        error_class = type(err).__name__
+        error_class = aws_error_class(err)
         self.errors[error_class] = self.errors.get(error_class, 0.0) + 1.0
         if self.up:
             log.error("source %s: reading s3://%s/%s failed: %s; retrying at the next poll",
