@@ -41,7 +41,7 @@ SUBSTITUTIONS = {
     "$__interval": "15s",
     "$window": "24h",
 }
-# Labels the selectors filter on; "All" is `.*`.
+# Value of "All" in every label variable.
 ALL = ".*"
 HISTORY_STEP = 1800
 DAY = 86400
