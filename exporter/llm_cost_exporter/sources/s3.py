@@ -6,11 +6,11 @@ Keys are read in S3's listing order (ascending UTF-8 bytes), which is time order
 carry the date, as Bedrock's do. A gzip object (by its `.gz` name, its Content-Encoding or its
 first bytes) is decompressed.
 
-Positions: `watermark` is a key at or below which every object is done; `done` holds the keys
-above it already read, with their LastModified time; `current` is the object being read and the
+Positions: `watermark` is a key at or below which every object is done. `done` maps the keys
+above it already read to their LastModified time. `current` is the object being read and the
 offset (decompressed bytes) of its first line not yet returned, so a restart continues in the
 middle of an object. Listings start after the watermark, so an object whose key sorts before
-keys already read is still found, as long as it appears within `SETTLE_SECONDS` of them; the
+keys already read is still found if it appears within `SETTLE_SECONDS` of them, because the
 watermark only passes keys older than that.
 """
 
