@@ -190,6 +190,7 @@ def test_connection_refused():
     with pytest.raises(GrafanaError) as err:
         push_dashboards(client, [], FOLDER, FOLDER_UID, "m")
     assert "cannot connect to Grafana" in str(err.value)
+    assert "Connection refused" in str(err.value)
     assert "Check GRAFANA_URL" in str(err.value)
 
 

@@ -1,6 +1,7 @@
 """Push generated dashboards to Grafana through its HTTP API (folder and dashboard endpoints).
 
-Calls, as Grafana documents them for versions 8 to 11:
+Calls, as Grafana's HTTP API documentation describes them (the /api endpoints, which
+Grafana 12 documents as legacy next to its newer /apis endpoints):
   GET  /api/folders/:uid            200 folder, 404 when missing
   POST /api/folders                 {"uid", "title"}: 200 folder, 409 when the title or uid is taken
   GET  /api/folders                 list of folders, to name the uid of a folder with our title
@@ -16,6 +17,7 @@ is not saved again, so pushing twice adds no version to its history.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,7 @@ class PushResult:
 
 
 def read_token(token: str | None, token_file: str | Path | None) -> str:
-    """Return the service account token from its value or from the first line of a file."""
+    """Return the service account token, given directly or as the content of a file (whitespace stripped)."""
     if token:
         return token.strip()
     if token_file:
@@ -86,6 +88,12 @@ def _message_of(response: requests.Response) -> str:
     return str(body)[:200]
 
 
+def _connection_reason(err: requests.ConnectionError) -> str:
+    """Return the operating system's reason inside a requests connection error, such as "Connection refused"."""
+    match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(err))
+    return match.group(1).strip() if match else type(err).__name__
+
+
 def _status_of(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -120,7 +128,7 @@ class GrafanaClient:
             response = self.session.request(method, url, json=body, timeout=self.timeout)
         except requests.ConnectionError as err:
             raise GrafanaError(
-                f"cannot connect to Grafana at {self.base_url} to {action}: {err.__class__.__name__}. "
+                f"cannot connect to Grafana at {self.base_url} to {action}: {_connection_reason(err)}. "
                 "Check GRAFANA_URL and that Grafana is running and reachable from here."
             ) from None
         except requests.Timeout:
