@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.processes import ExporterProcess, PrometheusProcess, require_binary, wait_until
 
-from .conftest import content_panels
+from .conftest import VALUES_PATH, content_panels
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +141,7 @@ def stack(tmp_path_factory, generated):
         "requests": {"idle_timeout": "5s"},
         "budgets": [
             {"name": "search-monthly", "match": {"cost_center": "search"}, "period": "month", "amount_usd": 20000},
+            {"name": "support-weekly", "match": {"cost_center": "support"}, "period": "week", "amount_usd": 2000},
             {"name": "support-daily", "match": {"cost_center": "support"}, "period": "day", "amount_usd": 300},
         ],
     }
@@ -204,9 +205,22 @@ def finite_values(result: list[dict]) -> list[float]:
     return [value for value in values if math.isfinite(value)]
 
 
-def test_every_panel_query_returns_data(stack, generated):
+def projection_possible(stack, library) -> bool:
+    """Tell whether some budget's period is older than the projection window.
+
+    The projection is undefined in the first window of a period, so on the first day
+    of a month that is also a Monday no budget of this test projects.
+    """
+    window = library.settings.load(VALUES_PATH).projection_window
+    seconds = library.settings.load(VALUES_PATH).seconds(window)
+    older = f'llm_budget_period_start_timestamp_seconds{{job="{JOB}", instance!="history"}} < time() - {seconds:g}'
+    return bool(stack.query(older))
+
+
+def test_every_panel_query_returns_data(stack, generated, library):
     empty, failed = [], []
     checked = 0
+    may_be_empty = () if projection_possible(stack, library) else ("llm_budget_period_start_timestamp_seconds",)
     for uid, title, ref_id, expr in panel_targets(generated):
         checked += 1
         try:
@@ -214,7 +228,7 @@ def test_every_panel_query_returns_data(stack, generated):
         except RuntimeError as err:
             failed.append(f"{uid} / {title} / {ref_id}: {err}")
             continue
-        if not finite_values(result):
+        if not finite_values(result) and not any(metric in expr for metric in may_be_empty):
             empty.append(f"{uid} / {title} / {ref_id}: {expr}")
     assert checked > 60
     assert not failed, "queries rejected by Prometheus:\n" + "\n".join(failed)
