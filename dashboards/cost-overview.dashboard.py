@@ -57,7 +57,8 @@ def build(settings: Settings) -> DashboardSpec:
         ),
         stat(
             "Open circuit breakers",
-            "How many keys the circuit breaker currently throttles; any open breaker shows red.",
+            "How many keys the circuit breaker currently throttles. Any open breaker shows red, and 0 also "
+            "means that no breaker state is exported.",
             [q.breakers_open(s)],
             COUNT,
             steps=[Step(1, "red")],
