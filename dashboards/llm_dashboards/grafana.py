@@ -23,7 +23,8 @@ DATASOURCE_VARIABLE = "datasource"
 # Every panel, target, variable and annotation reads from the data source the
 # viewer picks in the `datasource` variable.
 DATASOURCE = {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
-# Grafana 9.4 and later understand this schema; older versions migrate it on load.
+# Dashboard schema of Grafana 9. Later Grafana versions migrate older schemas when they load
+# a dashboard, so a newer number is not needed.
 SCHEMA_VERSION = 37
 REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
