@@ -16,9 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .aggregation import Aggregator, Snapshot, SnapshotBuilder, export_state, export_windows, restore_state
+from .breaker import Breaker, BreakerCollector, BreakerStore
 from .config import Config
 from .exposition import CostCollector, SourceStatus
-from .exposition.server import MetricsServer
+from .exposition.server import build_servers
+from .exposition.web_config import WebConfigError
 from .formats import make_parser
 from .gctune import tune_for_ingestion
 from .ingest import RecordIngestor
@@ -54,11 +56,18 @@ class Service:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(CostCollector(lambda: self._snapshot, self.source_statuses))
         registry.register(_VendorCollector(self.pollers))
+        self.breaker: Breaker | None = None
+        if config.breaker.enabled:
+            self.breaker = Breaker(config.breaker.ttl, BreakerStore(config.state.path))
+            registry.register(BreakerCollector(self.breaker))
         self.registry = registry
 
     # --- lifecycle -------------------------------------------------------------------
 
     def restore(self) -> None:
+        if self.breaker is not None:
+            open_keys = self.breaker.restore()
+            log.info("restored the breaker from %s: %d key(s) open", self.config.state.path, open_keys)
         checkpoint = self.store.load()
         positions = (checkpoint or {}).get("sources", {})
         vendor_states = (checkpoint or {}).get("vendors", {})
@@ -140,6 +149,8 @@ class Service:
         for source in [*self.sources, *self.pollers]:
             source.close()
         self.store.close()
+        if self.breaker is not None:
+            self.breaker.close()
 
     # --- probes and status -----------------------------------------------------------
 
@@ -172,8 +183,13 @@ def serve(config: Config) -> int:
 
     tune_for_ingestion()
     service = Service(config)
+    try:
+        servers = build_servers(config, service.registry, service.healthy, service.ready, service.breaker)
+    except WebConfigError as err:
+        log.error("cannot start: %s", err)
+        service.close()
+        return 2
     service.restore()
-    server = MetricsServer(config.server.host, config.server.port, service.registry, service.healthy, service.ready)
 
     def stop(signum: int, _frame) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
@@ -181,14 +197,20 @@ def serve(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.start()
+    for server in servers:
+        server.start()
     names = [source.name for source in [*service.sources, *service.pollers]]
-    log.info("llm-cost-exporter %s (%s) listening on http://%s/metrics with %d source(s): %s",
-             __version__, PRICING_VERSION, config.server.listen, len(names), ", ".join(names) or "none")
+    log.info("llm-cost-exporter %s (%s) listening on %s://%s/metrics with %d source(s): %s",
+             __version__, PRICING_VERSION, servers[0].scheme, config.server.listen, len(names),
+             ", ".join(names) or "none")
+    if service.breaker is not None:
+        log.info("breaker API on %s://%s/api/v1/breaker/ holding keys open for %.0fs per firing notification",
+                 servers[-1].scheme, config.breaker.listen or config.server.listen, config.breaker.ttl)
     try:
         service.run()
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         service.close()
         log.info("stopped; state saved to %s", config.state.path)
     return 0

@@ -12,7 +12,7 @@ from .base import LABEL_NAME, Strict
 from .durations import Duration
 from .sources import AnySourceConfig, FileSourceConfig, SourceConfig
 
-__all__ = ["AnySourceConfig", "Config", "FileSourceConfig", "SourceConfig"]
+__all__ = ["AnySourceConfig", "BreakerConfig", "Config", "FileSourceConfig", "SourceConfig"]
 
 DEFAULT_ATTRIBUTION = ["feature", "intent", "cohort", "cost_center", "product_line"]
 
@@ -23,24 +23,88 @@ RESERVED_LABELS = frozenset(
 )
 
 
+def _check_listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"invalid listen address {value!r}: write it as host:port, e.g. 127.0.0.1:9841")
+    return value
+
+
+def _listen_host(listen: str) -> str:
+    return listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+
+
 class ServerConfig(Strict):
     listen: str = "127.0.0.1:9841"
+    # TLS and basic auth for /metrics, in the web configuration format of Prometheus' exporter-toolkit.
+    web_config_file: Path | None = None
 
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"invalid listen address {value!r}: write it as host:port, e.g. 127.0.0.1:9841")
-        return value
+        return _check_listen_address(value)
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+        return _listen_host(self.listen)
 
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+
+class BreakerConfig(Strict):
+    """The circuit breaker: Alertmanager opens keys through a webhook, gateways ask before each call."""
+
+    enabled: bool = False
+    # A listener of its own, so a NetworkPolicy can admit Alertmanager and the gateways to this port
+    # only; without it the breaker API is served on server.listen.
+    listen: str | None = None
+    # TLS for the breaker listener (tls_server_config only; the breaker API authenticates by token).
+    web_config_file: Path | None = None
+    # Bearer token that Alertmanager sends with its webhook notifications.
+    webhook_token_file: Path | None = None
+    # Bearer token that gateways send with their checks; may be the same file.
+    gateway_token_file: Path | None = None
+    # How long a firing notification holds a key open; Alertmanager's repeat_interval must be shorter.
+    ttl: Duration = 1800.0
+    # Alert labels that name a spender, tried in this order when an alert has no breaker_scope label.
+    scopes: list[str] = Field(default_factory=lambda: ["api_key_id", "feature"], min_length=1)
+    # The scope that the key in GET /api/v1/breaker/keys/{key} belongs to.
+    key_label: str = "api_key_id"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        return None if value is None else _check_listen_address(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _check_scopes(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not LABEL_NAME.match(name):
+                raise ValueError(f"invalid label name {name!r} in breaker scopes: use letters, digits and underscores")
+        return value
+
+    @model_validator(mode="after")
+    def _check_tokens(self) -> BreakerConfig:
+        if not self.enabled:
+            return self
+        missing = [name for name in ("webhook_token_file", "gateway_token_file") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"the enabled breaker needs {' and '.join(missing)}: every breaker endpoint "
+                             "requires a bearer token, read from a file such as a mounted Secret")
+        if self.key_label not in self.scopes:
+            raise ValueError(f"breaker key_label {self.key_label!r} must be one of the scopes: {', '.join(self.scopes)}")
+        return self
+
+    @property
+    def host(self) -> str | None:
+        return None if self.listen is None else _listen_host(self.listen)
+
+    @property
+    def port(self) -> int | None:
+        return None if self.listen is None else int(self.listen.rpartition(":")[2])
 
 
 class StateConfig(Strict):
@@ -139,6 +203,7 @@ class Config(Strict):
     cohorts: CohortsConfig = CohortsConfig()
     prefixes: PrefixesConfig = PrefixesConfig()
     budgets: list[BudgetConfig] = []
+    breaker: BreakerConfig = BreakerConfig()
 
     @model_validator(mode="after")
     def _check_cross_references(self) -> Config:
@@ -160,4 +225,8 @@ class Config(Strict):
                     f"budget {budget.name!r} matches on {', '.join(unknown)}, which is not an attribution label; "
                     f"add it to labels.attribution or match on one of: {', '.join(sorted(matchable))}"
                 )
+
+        if self.breaker.listen is not None and self.breaker.port == self.server.port:
+            raise ValueError(f"breaker.listen {self.breaker.listen!r} uses the port of server.listen: choose another "
+                             "port, or leave breaker.listen unset to serve the breaker API on server.listen")
         return self
