@@ -43,6 +43,7 @@ lint: venv ## Check the rendered rules and the exposition of a simulated run wit
 
 bench: venv ## Run the benchmarks and print their results (recorded in benchmarks/README.md)
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_formats.py
 
 rules: venv ## Render alert_rules/ into alert_rules/rendered/ and deploy/
 	$(EXPORTER) rules

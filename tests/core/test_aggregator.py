@@ -306,3 +306,16 @@ def test_restore_rejects_changed_attribution():
 def test_cost_buckets_cover_design_range():
     assert COST_BUCKETS[0] == 0.0001
     assert COST_BUCKETS[-1] == 100.0
+
+
+def test_user_spend_added_when_request_closes():
+    agg = aggregator("cohorts: {windows: [1h, 24h]}\n")
+    agg.ingest(call(T0, "r1", input_tokens=2, user_id="u1", cohort="pro"))
+    agg.ingest(call(T0 + 5, "r1", kind="tool", tool="web", user_id="u1"))
+    agg.ingest(call(T0 + 9, "r1", input_tokens=3, cohort="pro"))
+    agg.advance()
+    assert agg.windows[3600.0].totals == {}
+    agg.ingest(call(T0 + 10, "r1", kind="request_end"))
+    agg.advance()
+    for window in agg.windows.values():
+        assert window.totals == {("pro", "u1"): [5.0, 1]}

@@ -141,3 +141,31 @@ def test_invalid_config_exits_with_message(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "sources[0].path: missing; this key is required" in result.stderr
+
+
+def test_corrupt_state_database_reported(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "state.db").write_bytes(b"this is not a database" * 100)
+    path = tmp_path / "config.yaml"
+    path.write_text(f'state: {{path: "{tmp_path / "state.db"}"}}\n')
+    result = subprocess.run([sys.executable, "-m", "llm_cost_exporter", "serve", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cannot open the state database" in result.stderr
+    assert "move the file away" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_reads_gzip_logs(tmp_path):
+    import gzip
+
+    log = tmp_path / "gateway.jsonl.gz"
+    with gzip.open(log, "wb") as stream:
+        stream.write(b'{"ts": 1796119200, "kind": "model", "provider": "openai", "model": "gpt-4o", '
+                     b'"input_tokens": 1000000}\n')
+    config = tmp_path / "config.yaml"
+    config.write_text("")
+    result = subprocess.run([sys.executable, "-m", "llm_cost_exporter", "replay", "--config", str(config), str(log)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert total(result.stdout, "llm_cost_usd_total") == 2.5

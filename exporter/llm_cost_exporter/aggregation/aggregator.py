@@ -85,7 +85,7 @@ class Aggregator:
         if len(self.attribution) == 1:
             single = itemgetter(self.attribution[0])
             self._attribution_values = lambda attributes: (single(attributes),)
-        # User spend is collected per batch in (cohort, user, slot) and spread to the rolling
+        # A closed request's cost is collected in (cohort, user, slot) and spread to the rolling
         # windows in `advance`; a slot is one bucket of the shortest window.
         self._pending_users: dict[tuple[str, str, int], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
@@ -118,8 +118,6 @@ class Aggregator:
         """
         series_cache = self._series_cache
         attribution_values = self._attribution_values
-        pending_users = self._pending_users
-        user_slot = self._user_slot
         prefixes_seen = self.prefixes.last_seen
         add_prefix = self.prefixes.add
         requests = self.requests
@@ -189,10 +187,6 @@ class Aggregator:
             # Budgets, users, prompt prefixes, retries.
             for budget in entry.budgets:
                 budget.add(ts, cost)
-            user_id = attributes.get("user_id")
-            if user_id:
-                key = (entry.cohort, user_id, int(ts // user_slot))
-                pending_users[key] = pending_users.get(key, 0.0) + cost
             prefix_hash = event.prompt_prefix_hash
             if prefix_hash:
                 seen = prefixes_seen.get(entry.feature)
@@ -209,16 +203,19 @@ class Aggregator:
             # Request assembly.
             request_id = event.request_id
             if not request_id:
-                self._observe_request((cost, 1, 0, entry.feature, entry.intent, entry.cohort))
+                self._observe_request((cost, 1, 0, entry.feature, entry.intent, entry.cohort,
+                                       attributes.get("user_id", ""), ts))
                 continue
             request = open_requests.pop(request_id, None)
             if request is not None and request[LAST_TS] + idle_timeout <= watermark:
                 requests.close(request)
                 request = None
             if request is None:
-                request = requests.start(ts, arrival, entry.feature, entry.intent, entry.cohort)
+                request = requests.start(ts, arrival, entry.feature, entry.intent, entry.cohort,
+                                         attributes.get("user_id", ""))
             else:
-                requests.extend(request, ts, arrival, entry.feature, entry.intent, entry.cohort)
+                requests.extend(request, ts, arrival, entry.feature, entry.intent, entry.cohort,
+                                attributes.get("user_id", ""))
             request[REQUEST_COST] += cost
             request[REQUEST_MODEL_CALLS] += 1
             open_requests[request_id] = request
@@ -241,7 +238,8 @@ class Aggregator:
         tool, feature, intent, cohort = labels
         key = (tool, event.status, feature)
         self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
-        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort)
+        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort,
+                          attributes.get("user_id", ""))
 
     def _admit_series(self, raw_key: tuple, attributes: dict[str, str]) -> _SeriesEntry:
         overflowed = []
@@ -305,7 +303,11 @@ class Aggregator:
     # --- requests --------------------------------------------------------------------
 
     def _observe_request(self, request: ClosedRequest) -> None:
-        cost, model_calls, tool_calls, feature, intent, cohort = request
+        """Observe a closed request in the histograms, and add its cost to its user's spend."""
+        cost, model_calls, tool_calls, feature, intent, cohort, user_id, ts = request
+        if user_id:
+            key = (cohort, user_id, int(ts // self._user_slot))
+            self._pending_users[key] = self._pending_users.get(key, 0.0) + cost
         key = (feature, intent, cohort)
         histogram = self.request_cost.get(key)
         if histogram is None:
@@ -349,11 +351,10 @@ class Aggregator:
 
     def flush_pending(self) -> None:
         """Spread the user spend collected since the last call to the rolling windows."""
-        slot = self._user_slot
-        for (cohort, user_id, index), cost in self._pending_users.items():
-            ts = index * slot
-            for window in self.windows.values():
-                window.add(ts, (cohort, user_id), cost)
+        if not self._pending_users:
+            return
+        for window in self.windows.values():
+            window.add_many(self._pending_users, self._user_slot)
         self._pending_users.clear()
 
     def flush(self) -> None:

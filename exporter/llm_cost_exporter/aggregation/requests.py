@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # Fields of an open request, kept in a list for speed.
-LAST_TS, ARRIVAL, COST, MODEL_CALLS, TOOL_CALLS, FEATURE, INTENT, COHORT = range(8)
+LAST_TS, ARRIVAL, COST, MODEL_CALLS, TOOL_CALLS, FEATURE, INTENT, COHORT, USER = range(9)
 
-# (cost_usd, model_calls, tool_calls, feature, intent, cohort) of a closed request.
-ClosedRequest = tuple[float, int, int, str, str, str]
+# (cost_usd, model_calls, tool_calls, feature, intent, cohort, user_id, time of the last call)
+# of a closed request.
+ClosedRequest = tuple[float, int, int, str, str, str, str, float]
 
 
 class RequestAssembler:
@@ -31,12 +32,12 @@ class RequestAssembler:
         self.evicted = 0.0
 
     def add(self, request_id: str, ts: float, arrival: float, cost: float, model_calls: int, tool_calls: int,
-            feature: str, intent: str, cohort: str) -> None:
+            feature: str, intent: str, cohort: str, user: str) -> None:
         """Add one call to its request."""
         if ts > self.watermark:
             self.watermark = ts
         if not request_id:
-            self._on_close((cost, model_calls, tool_calls, feature, intent, cohort))
+            self._on_close((cost, model_calls, tool_calls, feature, intent, cohort, user, ts))
             return
 
         request = self.open.pop(request_id, None)
@@ -44,22 +45,23 @@ class RequestAssembler:
             self._close(request)
             request = None
         if request is None:
-            request = self.start(ts, arrival, feature, intent, cohort)
+            request = self.start(ts, arrival, feature, intent, cohort, user)
         else:
-            self.extend(request, ts, arrival, feature, intent, cohort)
+            self.extend(request, ts, arrival, feature, intent, cohort, user)
         request[COST] += cost
         request[MODEL_CALLS] += model_calls
         request[TOOL_CALLS] += tool_calls
         self.open[request_id] = request  # re-inserted last: the dict stays ordered by arrival
 
-    def start(self, ts: float, arrival: float, feature: str, intent: str, cohort: str) -> list:
+    def start(self, ts: float, arrival: float, feature: str, intent: str, cohort: str, user: str) -> list:
         """Return a new open request, closing the oldest one first if the limit is reached."""
         if len(self.open) >= self.max_open:
             self._evict_oldest()
-        return [ts, arrival, 0.0, 0, 0, feature, intent, cohort]
+        return [ts, arrival, 0.0, 0, 0, feature, intent, cohort, user]
 
     @staticmethod
-    def extend(request: list, ts: float, arrival: float, feature: str, intent: str, cohort: str) -> None:
+    def extend(request: list, ts: float, arrival: float, feature: str, intent: str, cohort: str,
+               user: str) -> None:
         """Update an open request's times and fill the labels its first calls left empty."""
         if ts > request[LAST_TS]:
             request[LAST_TS] = ts
@@ -70,6 +72,8 @@ class RequestAssembler:
             request[INTENT] = intent
         if not request[COHORT]:
             request[COHORT] = cohort
+        if not request[USER]:
+            request[USER] = user
 
     def close(self, request: list) -> None:
         self._close(request)
@@ -111,7 +115,7 @@ class RequestAssembler:
     def _close(self, request: list) -> None:
         if request[MODEL_CALLS] or request[TOOL_CALLS]:
             self._on_close((request[COST], request[MODEL_CALLS], request[TOOL_CALLS],
-                            request[FEATURE], request[INTENT], request[COHORT]))
+                            request[FEATURE], request[INTENT], request[COHORT], request[USER], request[LAST_TS]))
 
     def export_state(self) -> dict:
         # Arrival times are monotonic-clock readings of this process, meaningless to the next one:
@@ -125,6 +129,8 @@ class RequestAssembler:
         self.watermark = float("-inf") if watermark is None else watermark
         self.open = {}
         for rid, *request in state.get("open", []):
+            if len(request) == USER:
+                request.append("")  # saved before requests carried their user
             self.open[rid] = request
             request[ARRIVAL] = now
         self.evicted = state.get("evicted", 0.0)

@@ -47,6 +47,35 @@ class RollingWindow:
             total[1] += 1
         total[0] += cost
 
+    def add_many(self, spends: dict[tuple[str, str, int], float], slot: float) -> None:
+        """Add spend keyed by (cohort, user_id, slot index), where a slot lasts `slot` seconds.
+
+        The same steps as `add`, in one loop, because this runs for every closed request.
+        """
+        width = self.width
+        buckets = self.buckets
+        totals = self.totals
+        for (cohort, user_id, slot_index), cost in spends.items():
+            index = int(slot_index * slot // width)
+            if index < self.oldest_live:
+                continue
+            bucket = buckets.get(index)
+            if bucket is None:
+                bucket = buckets[index] = {}
+            user = (cohort, user_id)
+            total = totals.get(user)
+            if total is None:
+                if len(totals) >= self.max_users:
+                    self.dropped += 1
+                    continue
+                total = totals[user] = [0.0, 0]
+            if user in bucket:
+                bucket[user] += cost
+            else:
+                bucket[user] = cost
+                total[1] += 1
+            total[0] += cost
+
     def advance(self, now: float) -> None:
         """Drop the buckets that lie wholly before `now - seconds`."""
         oldest_live = int((now - self.seconds) // self.width) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import logging
 import sys
 from pathlib import Path
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.logs:
         try:
             read_log(path, ingestor)
-        except OSError as err:
-            print(f"cannot read {path}: {err.strerror}", file=sys.stderr)
+        except (OSError, EOFError) as err:
+            print(f"cannot read {path}: {getattr(err, 'strerror', None) or err}", file=sys.stderr)
             return 1
     aggregator.flush()
     aggregator.advance()
@@ -70,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def read_log(path: Path, ingestor: RecordIngestor) -> None:
-    """Ingest every complete line of `path`; a last line without a newline counts too."""
-    with open(path, "rb") as stream:
+    """Ingest every complete line of `path` (gzip-compressed if it ends in .gz); a last line
+    without a newline counts too."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
         remainder = b""
         while chunk := stream.read(READ_CHUNK):
             lines = (remainder + chunk).split(b"\n")

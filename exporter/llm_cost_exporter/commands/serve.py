@@ -24,8 +24,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    from ..state import StateError
+
     try:
         return serve(config)
-    except OSError as err:
+    except (OSError, StateError) as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1

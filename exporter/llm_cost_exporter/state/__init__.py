@@ -1,5 +1,5 @@
 """The durable store: source positions and aggregator state, checkpointed together."""
 
-from .store import StateStore
+from .store import StateError, StateStore
 
-__all__ = ["StateStore"]
+__all__ = ["StateError", "StateStore"]
