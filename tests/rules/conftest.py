@@ -28,7 +28,7 @@ def alertmanager_config_for_test(receiver_base_url: str, secrets_dir: Path) -> d
 
     Routes, grouping, inhibitions and templates stay as shipped. PagerDuty goes to
     `{receiver_base_url}/pagerduty`, Slack to `/slack` and the breaker to `/breaker`;
-    the PagerDuty routing key is written to a file in `secrets_dir`.
+    the PagerDuty routing key and the breaker token are written to files in `secrets_dir`.
     """
     import yaml
 
@@ -45,4 +45,7 @@ def alertmanager_config_for_test(receiver_base_url: str, secrets_dir: Path) -> d
             slack["api_url"] = f"{receiver_base_url}/slack"
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = f"{receiver_base_url}/breaker"
+            token_file = secrets_dir / "breaker-webhook-token"
+            token_file.write_text("test-webhook-token\n", encoding="utf-8")
+            webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     return config

@@ -148,6 +148,8 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
         gateway.spiking.set()
         breaker = wait_until(lambda: _requests_to(httpserver, "/breaker"), timeout=SPIKE_TIMEOUT,
                              what="the breaker webhook notification")
+        breaker_auth = [request.headers.get("Authorization") for request, _ in httpserver.log
+                        if request.path == "/breaker"]
         pages = wait_until(
             lambda: [
                 page for page in _requests_to(httpserver, "/pagerduty")
@@ -168,12 +170,14 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
 
     assert "LLMSpendBurnRateHigh" in firing
 
+    assert breaker_auth[0] == "Bearer test-webhook-token"
     alert = breaker[0]["alerts"][0]
     assert breaker[0]["status"] == "firing"
     assert alert["labels"]["alertname"] == "LLMSpendBurnRateHigh"
     assert alert["labels"]["breaker"] == "true"
     assert alert["labels"]["feature"] == "search"
     assert alert["labels"]["severity"] == "page"
+    assert alert["labels"]["breaker_scope"] == "feature"
 
     page = pages[0]
     assert page["routing_key"] == "test-routing-key"

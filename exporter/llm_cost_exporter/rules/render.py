@@ -1,8 +1,8 @@
 """Render the alert rule templates into a Prometheus rule file and a PrometheusRule resource.
 
 Each template under `alert_rules/templates/` is YAML with Jinja2 expressions that fill
-in values; after rendering, the YAML is parsed, checked and serialized again, so the
-templates hold rules as data and never assemble YAML text in loops. Prometheus' own
+in values. After rendering, the YAML is parsed, checked and serialized again, so the
+templates keep rules as data and never assemble YAML text in loops. Prometheus' own
 template syntax (`{{ $labels.feature }}`) is written by the helpers below or escaped
 with `{% raw %}` in the templates.
 """
@@ -78,7 +78,7 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
     def query(expr: str, labels: list[str], fmt: str = "%.2f") -> str:
         """Write a Prometheus template that runs `expr` for the alert's own label values.
 
-        `expr` contains SEL where the matchers for `labels` (kept labels included) go; the
+        SEL in `expr` marks where the matchers for `labels` go, kept labels included. The
         template prints the first result with `fmt`, or nothing when the query is empty.
         """
         names = keep_labels + [label for label in labels if label not in keep_labels]

@@ -27,7 +27,7 @@ _OPEN_MAPPINGS = frozenset({"selector", "alerts.LLMHeavyUserCohortSpend.assumpti
 
 
 class ValuesError(ValueError):
-    """Raised when values.yaml holds a missing, unknown or meaningless value."""
+    """Raised when values.yaml contains a missing, unknown or meaningless value."""
 
 
 def parse_duration(text: str) -> float:
@@ -42,7 +42,7 @@ def load_values(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ValuesError(f"cannot read values file {path}: {err.strerror}") from err
+        raise ValuesError(f"failed to read values file {path}: {err.strerror}") from err
     except yaml.YAMLError as err:
         raise ValuesError(f"invalid YAML in values file {path}: {err}") from err
     if not isinstance(data, dict):
@@ -54,7 +54,7 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     """Return a copy of `values` with `overrides` merged in, mapping by mapping.
 
     An override may only replace a key that exists in `values`, so a misspelled key
-    fails instead of being ignored; the selector and the cohort assumptions also take
+    fails instead of being ignored. The selector and the cohort assumptions also take
     new keys. Lists and scalars replace the old value whole.
     """
     merged = copy.deepcopy(values)
@@ -150,164 +150,164 @@ class _Checker:
 
 def check_values(values: dict[str, Any], source: str = "values") -> None:
     """Raise ValuesError listing every value that is missing or makes no sense."""
-    c = _Checker(values)
+    checker = _Checker(values)
 
-    selector = c.get("selector")
+    selector = checker.get("selector")
     if selector is not None:
         if not isinstance(selector, dict):
-            c.errors.append(f"selector: expected a mapping of label name to value, got {selector!r}")
+            checker.errors.append(f"selector: expected a mapping of label name to value, got {selector!r}")
         else:
             for name, value in selector.items():
                 if not _LABEL_NAME.match(str(name)) or not isinstance(value, str):
-                    c.errors.append(f"selector: invalid matcher {name!r}: {value!r}")
-    c.labels("keep_labels", allow_empty=True)
-    url = c.get("runbook_base_url")
+                    checker.errors.append(f"selector: invalid matcher {name!r}: {value!r}")
+    checker.labels("keep_labels", allow_empty=True)
+    url = checker.get("runbook_base_url")
     if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
-        c.errors.append(f"runbook_base_url: expected an http or https URL, got {url!r}")
-    interval = c.duration("interval")
-    baseline_interval = c.duration("baseline_interval")
+        checker.errors.append(f"runbook_base_url: expected an http or https URL, got {url!r}")
+    interval = checker.duration("interval")
+    baseline_interval = checker.duration("baseline_interval")
     # Alerts read baselines as instant vectors, found only within the 5m lookback.
-    c.shorter("baseline_interval", baseline_interval, "the 5m lookback of instant queries", 300)
-    c.shorter("interval", interval, "the 5m lookback of instant queries", 300)
+    checker.shorter("baseline_interval", baseline_interval, "the 5m lookback of instant queries", 300)
+    checker.shorter("interval", interval, "the 5m lookback of instant queries", 300)
 
-    a = "alerts.LLMBudgetProjectedOverrun"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.duration(f"{a}.keep_firing_for", allow_zero=True)
-    c.duration(f"{a}.window")
-    c.number(f"{a}.min_spend_fraction", minimum=0, maximum=1)
+    alert = "alerts.LLMBudgetProjectedOverrun"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.duration(f"{alert}.keep_firing_for", allow_zero=True)
+    checker.duration(f"{alert}.window")
+    checker.number(f"{alert}.min_spend_fraction", minimum=0, maximum=1)
 
-    a = "alerts.LLMBudgetExhausted"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
+    alert = "alerts.LLMBudgetExhausted"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
 
-    a = "alerts.LLMSpendBurnRateHigh"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.duration(f"{a}.keep_firing_for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    short = c.duration(f"{a}.short_window")
-    long = c.duration(f"{a}.long_window")
-    baseline = c.duration(f"{a}.baseline_window")
-    c.shorter(f"{a}.short_window", short, f"{a}.long_window", long)
-    c.shorter(f"{a}.long_window", long, f"{a}.baseline_window", baseline)
-    c.number(f"{a}.factor", minimum=1, exclusive=True)
-    c.number(f"{a}.min_spend_usd_per_hour", minimum=0)
-    if not isinstance(c.get(f"{a}.breaker"), bool):
-        c.errors.append(f"{a}.breaker: expected true or false")
+    alert = "alerts.LLMSpendBurnRateHigh"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.duration(f"{alert}.keep_firing_for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    short = checker.duration(f"{alert}.short_window")
+    long = checker.duration(f"{alert}.long_window")
+    baseline = checker.duration(f"{alert}.baseline_window")
+    checker.shorter(f"{alert}.short_window", short, f"{alert}.long_window", long)
+    checker.shorter(f"{alert}.long_window", long, f"{alert}.baseline_window", baseline)
+    checker.number(f"{alert}.factor", minimum=1, exclusive=True)
+    checker.number(f"{alert}.min_spend_usd_per_hour", minimum=0)
+    if not isinstance(checker.get(f"{alert}.breaker"), bool):
+        checker.errors.append(f"{alert}.breaker: expected true or false")
 
-    a = "alerts.LLMCacheHitRatioDrop"
-    c.severity(f"{a}.severity")
-    c.labels(f"{a}.group_by")
-    c.number(f"{a}.min_prompt_tokens_per_hour", minimum=0)
-    wow = c.duration(f"{a}.week_over_week.window")
-    c.shorter(f"{a}.week_over_week.window", wow, "one week", 7 * 86400)
-    c.number(f"{a}.week_over_week.max_drop_points", minimum=0, exclusive=True, maximum=100)
-    c.duration(f"{a}.week_over_week.for", allow_zero=True)
-    fast = c.duration(f"{a}.hour_over_day.window")
-    fast_base = c.duration(f"{a}.hour_over_day.baseline_window")
-    c.shorter(f"{a}.hour_over_day.window", fast, f"{a}.hour_over_day.baseline_window", fast_base)
-    c.number(f"{a}.hour_over_day.max_drop_points", minimum=0, exclusive=True, maximum=100)
-    c.duration(f"{a}.hour_over_day.for", allow_zero=True)
+    alert = "alerts.LLMCacheHitRatioDrop"
+    checker.severity(f"{alert}.severity")
+    checker.labels(f"{alert}.group_by")
+    checker.number(f"{alert}.min_prompt_tokens_per_hour", minimum=0)
+    wow = checker.duration(f"{alert}.week_over_week.window")
+    checker.shorter(f"{alert}.week_over_week.window", wow, "one week", 7 * 86400)
+    checker.number(f"{alert}.week_over_week.max_drop_points", minimum=0, exclusive=True, maximum=100)
+    checker.duration(f"{alert}.week_over_week.for", allow_zero=True)
+    fast = checker.duration(f"{alert}.hour_over_day.window")
+    fast_base = checker.duration(f"{alert}.hour_over_day.baseline_window")
+    checker.shorter(f"{alert}.hour_over_day.window", fast, f"{alert}.hour_over_day.baseline_window", fast_base)
+    checker.number(f"{alert}.hour_over_day.max_drop_points", minimum=0, exclusive=True, maximum=100)
+    checker.duration(f"{alert}.hour_over_day.for", allow_zero=True)
 
-    a = "alerts.LLMPromptPrefixChurn"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    c.choice(f"{a}.prefix_window", GAUGE_WINDOWS)
-    prefix_window = c.get(f"{a}.prefix_window")
+    alert = "alerts.LLMPromptPrefixChurn"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    checker.choice(f"{alert}.prefix_window", GAUGE_WINDOWS)
+    prefix_window = checker.get(f"{alert}.prefix_window")
     prefix_seconds = parse_duration(prefix_window) if prefix_window in GAUGE_WINDOWS else None
-    baseline = c.duration(f"{a}.baseline_window")
-    c.shorter(f"{a}.prefix_window", prefix_seconds, f"{a}.baseline_window", baseline)
-    c.number(f"{a}.factor", minimum=1, exclusive=True)
-    c.number(f"{a}.min_prefixes", minimum=0)
+    baseline = checker.duration(f"{alert}.baseline_window")
+    checker.shorter(f"{alert}.prefix_window", prefix_seconds, f"{alert}.baseline_window", baseline)
+    checker.number(f"{alert}.factor", minimum=1, exclusive=True)
+    checker.number(f"{alert}.min_prefixes", minimum=0)
 
-    a = "alerts.LLMCostPerRequestAnomaly"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    window = c.duration(f"{a}.window")
-    baseline = c.duration(f"{a}.baseline_window")
-    c.shorter(f"{a}.window", window, f"{a}.baseline_window", baseline)
-    c.number(f"{a}.k", minimum=0, exclusive=True)
-    c.number(f"{a}.min_stddev_fraction", minimum=0)
-    c.number(f"{a}.min_requests_per_hour", minimum=0)
-    history = c.duration(f"{a}.min_history")
-    c.shorter(f"{a}.min_history", history, f"{a}.baseline_window", baseline)
+    alert = "alerts.LLMCostPerRequestAnomaly"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    window = checker.duration(f"{alert}.window")
+    baseline = checker.duration(f"{alert}.baseline_window")
+    checker.shorter(f"{alert}.window", window, f"{alert}.baseline_window", baseline)
+    checker.number(f"{alert}.k", minimum=0, exclusive=True)
+    checker.number(f"{alert}.min_stddev_fraction", minimum=0)
+    checker.number(f"{alert}.min_requests_per_hour", minimum=0)
+    history = checker.duration(f"{alert}.min_history")
+    checker.shorter(f"{alert}.min_history", history, f"{alert}.baseline_window", baseline)
 
-    a = "alerts.LLMCallMultiplicityDrift"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    window = c.duration(f"{a}.window")
-    c.shorter(f"{a}.window", window, "one week", 7 * 86400)
-    c.number(f"{a}.max_increase_percent", minimum=0, exclusive=True)
-    c.number(f"{a}.min_increase_calls", minimum=0)
-    c.number(f"{a}.min_requests_per_hour", minimum=0)
+    alert = "alerts.LLMCallMultiplicityDrift"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    window = checker.duration(f"{alert}.window")
+    checker.shorter(f"{alert}.window", window, "one week", 7 * 86400)
+    checker.number(f"{alert}.max_increase_percent", minimum=0, exclusive=True)
+    checker.number(f"{alert}.min_increase_calls", minimum=0)
+    checker.number(f"{alert}.min_requests_per_hour", minimum=0)
 
-    a = "alerts.LLMRetryCostHigh"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    if "feature" not in (c.get(f"{a}.group_by") or ["feature"]):
-        c.errors.append(f"{a}.group_by: must contain feature, the label that joins retry cost to spend")
-    c.duration(f"{a}.window")
-    c.number(f"{a}.max_share", minimum=0, exclusive=True, maximum=1)
-    c.number(f"{a}.min_retry_cost_usd_per_hour", minimum=0)
+    alert = "alerts.LLMRetryCostHigh"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    if "feature" not in (checker.get(f"{alert}.group_by") or ["feature"]):
+        checker.errors.append(f"{alert}.group_by: must contain feature, the label that joins retry cost to spend")
+    checker.duration(f"{alert}.window")
+    checker.number(f"{alert}.max_share", minimum=0, exclusive=True, maximum=1)
+    checker.number(f"{alert}.min_retry_cost_usd_per_hour", minimum=0)
 
-    a = "alerts.LLMHeavyUserCohortSpend"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.choice(f"{a}.window", GAUGE_WINDOWS)
-    c.choice(f"{a}.quantile", USER_SPEND_QUANTILES)
-    assumptions = c.get(f"{a}.assumptions_usd")
+    alert = "alerts.LLMHeavyUserCohortSpend"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.choice(f"{alert}.window", GAUGE_WINDOWS)
+    checker.choice(f"{alert}.quantile", USER_SPEND_QUANTILES)
+    assumptions = checker.get(f"{alert}.assumptions_usd")
     if assumptions is not None:
         if not isinstance(assumptions, dict):
-            c.errors.append(f"{a}.assumptions_usd: expected a mapping of cohort to USD")
+            checker.errors.append(f"{alert}.assumptions_usd: expected a mapping of cohort to USD")
         else:
             for cohort in assumptions:
-                c.number(f"{a}.assumptions_usd.{cohort}", minimum=0)
-    c.number(f"{a}.default_assumption_usd", minimum=0)
-    c.number(f"{a}.min_active_users", minimum=0)
+                checker.number(f"{alert}.assumptions_usd.{cohort}", minimum=0)
+    checker.number(f"{alert}.default_assumption_usd", minimum=0)
+    checker.number(f"{alert}.min_active_users", minimum=0)
 
-    a = "alerts.LLMCostReconciliationGap"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.labels(f"{a}.group_by")
-    c.duration(f"{a}.window")
-    delay = c.duration(f"{a}.vendor_delay", allow_zero=True)
-    max_age = c.duration(f"{a}.max_vendor_data_age")
+    alert = "alerts.LLMCostReconciliationGap"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.labels(f"{alert}.group_by")
+    checker.duration(f"{alert}.window")
+    delay = checker.duration(f"{alert}.vendor_delay", allow_zero=True)
+    max_age = checker.duration(f"{alert}.max_vendor_data_age")
     if delay is not None and max_age is not None and max_age < delay:
-        c.errors.append(
-            f"{a}.max_vendor_data_age ({c.get(f'{a}.max_vendor_data_age')}) must be at least "
-            f"{a}.vendor_delay ({c.get(f'{a}.vendor_delay')})"
+        checker.errors.append(
+            f"{alert}.max_vendor_data_age ({checker.get(f'{alert}.max_vendor_data_age')}) must be at least "
+            f"{alert}.vendor_delay ({checker.get(f'{alert}.vendor_delay')})"
         )
-    c.number(f"{a}.max_gap_percent", minimum=0, exclusive=True)
-    c.number(f"{a}.min_vendor_cost_usd", minimum=0)
+    checker.number(f"{alert}.max_gap_percent", minimum=0, exclusive=True)
+    checker.number(f"{alert}.min_vendor_cost_usd", minimum=0)
 
-    a = "alerts.LLMCostExporterDown"
-    c.severity(f"{a}.instance_severity")
-    c.severity(f"{a}.job_severity")
-    c.duration(f"{a}.for", allow_zero=True)
+    alert = "alerts.LLMCostExporterDown"
+    checker.severity(f"{alert}.instance_severity")
+    checker.severity(f"{alert}.job_severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
 
-    a = "alerts.LLMCostSourceStale"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.duration(f"{a}.max_source_age")
-    c.duration(f"{a}.max_vendor_data_age")
+    alert = "alerts.LLMCostSourceStale"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.duration(f"{alert}.max_source_age")
+    checker.duration(f"{alert}.max_vendor_data_age")
 
-    a = "alerts.LLMCostEventsRejected"
-    c.severity(f"{a}.severity")
-    c.duration(f"{a}.for", allow_zero=True)
-    c.duration(f"{a}.window")
-    c.number(f"{a}.max_share", minimum=0, exclusive=True, maximum=1)
-    c.number(f"{a}.min_rejected_per_minute", minimum=0)
+    alert = "alerts.LLMCostEventsRejected"
+    checker.severity(f"{alert}.severity")
+    checker.duration(f"{alert}.for", allow_zero=True)
+    checker.duration(f"{alert}.window")
+    checker.number(f"{alert}.max_share", minimum=0, exclusive=True, maximum=1)
+    checker.number(f"{alert}.min_rejected_per_minute", minimum=0)
 
-    for a in ("alerts.LLMCostLabelOverflow", "alerts.LLMCostUnpricedTokens"):
-        c.severity(f"{a}.severity")
-        c.duration(f"{a}.for", allow_zero=True)
-        c.duration(f"{a}.window")
+    for alert in ("alerts.LLMCostLabelOverflow", "alerts.LLMCostUnpricedTokens"):
+        checker.severity(f"{alert}.severity")
+        checker.duration(f"{alert}.for", allow_zero=True)
+        checker.duration(f"{alert}.window")
 
-    if c.errors:
-        listing = "\n".join(f"  - {error}" for error in c.errors)
+    if checker.errors:
+        listing = "\n".join(f"  - {error}" for error in checker.errors)
         raise ValuesError(f"invalid values in {source}:\n{listing}")
