@@ -115,6 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_SECONDS
+    # The headers and the body go out in two writes; with Nagle's algorithm the second waits for
+    # the client's delayed ACK, which adds about 40 ms to every response on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
         url = urlsplit(self.path)
@@ -203,8 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == KEYS_PATH:
             self._send_json(200, {"open": [_decision_json(decision) for decision in api.breaker.open_keys()]})
             return
-        key = unquote(path[len(KEYS_PATH) + 1:])
-        if not key or "/" in key:
+        encoded_key = path[len(KEYS_PATH) + 1:]
+        key = unquote(encoded_key)
+        if not key or "/" in encoded_key:
             self._send_json(404, {"error": f"use {KEYS_PATH}/KEY with one URL-encoded key"})
             return
         scoped = [(api.key_label, key)]

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import yaml
 
 log = logging.getLogger(__name__)
@@ -71,9 +70,11 @@ class BasicAuth:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, user: str, password: str) -> bool:
+        import bcrypt  # imported here so that an exporter without basic auth does not need the package
+
         hashed = self.users.get(user)
         if hashed is None:
-            # Spend the same time as for a known user, so a timing does not reveal which users exist.
+            # Spend about the time of a real check, so a timing does not reveal which users exist.
             bcrypt.checkpw(password.encode(), _DUMMY_HASH)
             return False
         token = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed))).digest()
@@ -89,7 +90,8 @@ class BasicAuth:
         return True
 
 
-_DUMMY_HASH = bcrypt.hashpw(b"unused", bcrypt.gensalt(rounds=10))
+# A bcrypt hash (cost 10) of a random password, checked against for unknown users.
+_DUMMY_HASH = b"$2b$10$e5IDaVEKfo8DVED/vR1xhu/rpC7xtt9jFMp34hg74UfRN3ZlDNWXu"
 
 
 @dataclass
@@ -126,6 +128,11 @@ def load_web_config(path: Path, allow_basic_auth: bool = True) -> WebConfig:
         if not allow_basic_auth:
             raise WebConfigError(f"{path}: basic_auth_users is not used on the breaker listener, whose endpoints "
                                  "authenticate by bearer token; remove it from this file")
+        try:
+            import bcrypt  # noqa: F401 (checked here so that a missing package fails at start, not at a scrape)
+        except ImportError:
+            raise WebConfigError(f"{path}: basic_auth_users needs the Python package bcrypt: "
+                                 "pip install bcrypt") from None
         config.basic_auth = BasicAuth(_users(path, raw["basic_auth_users"]))
     return config
 

@@ -1,0 +1,141 @@
+"""The breaker API of a running exporter: tokens, answers to gateways, and their speed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import orjson
+import pytest
+import requests
+
+from tests.support.processes import ExporterProcess, LOOPBACK, free_port
+
+from .conftest import GATEWAY_TOKEN, WEBHOOK_TOKEN, make_breaker_config
+
+FIRING = {"version": "4", "status": "firing", "receiver": "llm-breaker", "alerts": [
+    {"status": "firing", "fingerprint": "f1", "annotations": {"summary": "feature search spends 4x its average"},
+     "labels": {"alertname": "LLMSpendBurnRateHigh", "breaker": "true", "breaker_scope": "feature",
+                "feature": "search", "severity": "page"}}]}
+
+
+def post_alerts(url: str, payload: dict, token: str | None = WEBHOOK_TOKEN) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(f"{url}/api/v1/breaker/alerts", data=orjson.dumps(payload), headers=headers, timeout=5)
+
+
+def check(url: str, key: str, token: str | None = GATEWAY_TOKEN, **params: str) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url}/api/v1/breaker/keys/{key}", params=params, headers=headers, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def exporter(tmp_path_factory):
+    """One exporter for the module; each test uses features and keys of its own."""
+    tmp_path = tmp_path_factory.mktemp("breaker")
+    with ExporterProcess(tmp_path / "exporter", make_breaker_config(tmp_path)) as process:
+        yield process
+
+
+def firing(feature: str) -> dict:
+    payload = orjson.loads(orjson.dumps(FIRING))
+    payload["alerts"][0]["labels"]["feature"] = feature
+    payload["alerts"][0]["fingerprint"] = f"fingerprint-{feature}"
+    return payload
+
+
+def test_webhook_opens_and_check_throttles(exporter):
+    assert post_alerts(exporter.url, FIRING).json() == {"placed": 1, "released": 0, "ignored": 0}
+
+    throttled = check(exporter.url, "key-1", feature="search")
+    assert throttled.status_code == 429
+    body = throttled.json()
+    assert body["allowed"] is False
+    assert (body["scope"], body["key"]) == ("feature", "search")
+    assert body["reason"] == "feature search spends 4x its average"
+    assert 590 <= body["retry_after_seconds"] <= 600
+    assert throttled.headers["Retry-After"] == str(body["retry_after_seconds"])
+    assert check(exporter.url, "key-1", feature="search", deny_status="403").status_code == 403
+
+    allowed = check(exporter.url, "key-1", feature="chat")
+    assert allowed.status_code == 200
+    assert allowed.json() == {"allowed": True}
+    assert 'llm_breaker_open{key="search",scope="feature"} 1.0' in exporter.metrics_text()
+
+
+def test_webhook_token_required(exporter):
+    payload = firing("tokens")
+    missing = post_alerts(exporter.url, payload, token=None)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert post_alerts(exporter.url, payload, token="wrong").status_code == 403
+    assert post_alerts(exporter.url, payload, token=GATEWAY_TOKEN).status_code == 403
+    assert check(exporter.url, "key-1", feature="tokens").status_code == 200
+    assert 'llm_breaker_notifications_total{result="unauthorized"} 3.0' in exporter.metrics_text()
+
+
+def test_gateway_token_required(exporter):
+    assert check(exporter.url, "key-1", token=None, feature="search").status_code == 401
+    assert check(exporter.url, "key-1", token="wrong", feature="search").status_code == 403
+    assert check(exporter.url, "key-1", token=WEBHOOK_TOKEN, feature="search").status_code == 403
+    listing = requests.get(f"{exporter.url}/api/v1/breaker/keys", timeout=5)
+    assert listing.status_code == 401
+
+
+def test_open_keys_listed(exporter):
+    post_alerts(exporter.url, firing("listed"))
+    response = requests.get(f"{exporter.url}/api/v1/breaker/keys",
+                            headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"}, timeout=5)
+    assert ("feature", "listed") in [(entry["scope"], entry["key"]) for entry in response.json()["open"]]
+
+
+@pytest.mark.parametrize(("body", "status"), [(b"not json", 400), (b'{"alerts": "none"}', 400)])
+def test_invalid_payload_rejected(exporter, body, status):
+    response = requests.post(f"{exporter.url}/api/v1/breaker/alerts", data=body,
+                             headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}, timeout=5)
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def test_unknown_query_parameter_rejected(exporter):
+    response = check(exporter.url, "key-1", team="ads")
+    assert response.status_code == 400
+    assert "unknown query parameter 'team'" in response.json()["error"]
+
+
+def test_url_encoded_key(exporter):
+    payload = orjson.loads(orjson.dumps(FIRING))
+    payload["alerts"][0]["labels"] = {"alertname": "LLMSpendBurnRateHigh", "breaker": "true",
+                                      "api_key_id": "team a/key 1"}
+    post_alerts(exporter.url, payload)
+    assert check(exporter.url, "team%20a%2Fkey%201").status_code == 429
+
+
+def test_check_latency(exporter):
+    """A check over a kept-alive connection takes well under a millisecond in the server."""
+    post_alerts(exporter.url, firing("latency"))
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {GATEWAY_TOKEN}"
+    url = f"{exporter.url}/api/v1/breaker/keys/key-1"
+    durations = []
+    for index in range(300):
+        started = time.perf_counter()
+        response = session.get(url, params={"feature": "latency" if index % 2 else "chat"}, timeout=5)
+        durations.append(time.perf_counter() - started)
+        assert response.status_code in (200, 429)
+    # The round trip includes the client's own work in requests (a few hundred microseconds),
+    # so the bound on the median is loose; the server's share is smaller still.
+    assert statistics.median(durations) < 0.005
+
+
+def test_separate_listener(tmp_path):
+    config = make_breaker_config(tmp_path)
+    breaker_port = free_port()
+    config["breaker"]["listen"] = f"{LOOPBACK}:{breaker_port}"
+    with ExporterProcess(tmp_path / "exporter", config) as exporter:
+        breaker_url = f"http://{LOOPBACK}:{breaker_port}"
+        assert post_alerts(breaker_url, FIRING).status_code == 200
+        assert check(breaker_url, "key-1", feature="search").status_code == 429
+        assert post_alerts(exporter.url, FIRING).status_code == 404
+        assert requests.get(f"{breaker_url}/metrics", timeout=5).status_code == 404
+        assert 'llm_breaker_open{key="search",scope="feature"} 1.0' in exporter.metrics_text()
