@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run sample test test-fast lint bench rules dashboards-json dashboards backtest clean
+.PHONY: help venv run sample test test-fast lint generate bench rules dashboards-json dashboards backtest clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -36,10 +36,16 @@ test: venv ## Run the whole test suite (needs prometheus, promtool, prometheus-a
 test-fast: venv ## Run the tests that start no Prometheus or Alertmanager process
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: venv ## Check the rendered rules and the exposition of a simulated run with promtool
-	$(BIN)/python -m compileall -q exporter
+lint: venv ## Check the config example, that generated files are current, and the rules with promtool
+	$(BIN)/python -m compileall -q exporter dashboards benchmarks scripts
 	$(EXPORTER) check-config examples/config.yaml
+	$(EXPORTER) rules --check
+	$(EXPORTER) dashboards --output tests/dashboards/golden --check
 	promtool check rules alert_rules/rendered/llm-cost.rules.yml
+
+generate: venv ## Regenerate the rendered rules, the dashboard snapshots and their ConfigMap
+	$(EXPORTER) rules
+	$(EXPORTER) dashboards --output tests/dashboards/golden
 
 bench: venv ## Run the benchmarks and print their results (recorded in benchmarks/README.md)
 	$(BIN)/python benchmarks/bench_ingest.py
