@@ -181,3 +181,18 @@ def test_missing_fingerprint_uses_labels():
 def test_invalid_payload_rejected(body, message):
     with pytest.raises(WebhookError, match=message):
         parse_notification(body, SCOPES)
+
+
+def test_config_requires_tokens():
+    from llm_cost_exporter.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="needs webhook_token_file and gateway_token_file"):
+        parse_config("breaker: {enabled: true}")
+
+
+def test_config_rejects_shared_port():
+    from llm_cost_exporter.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="uses the port of server.listen"):
+        parse_config("server: {listen: '127.0.0.1:9841'}\n"
+                     "breaker: {enabled: true, listen: '0.0.0.0:9841', webhook_token_file: a, gateway_token_file: b}")
