@@ -159,7 +159,7 @@ def test_corrupt_state_database_reported(tmp_path):
 def test_replay_reads_gzip_logs(tmp_path):
     import gzip
 
-    log = tmp_path / "gateway.jsonl.gz"
+    log = tmp_path / "gateway.jsonl.1"  # rotated and compressed, with no .gz suffix
     with gzip.open(log, "wb") as stream:
         stream.write(b'{"ts": 1796119200, "kind": "model", "provider": "openai", "model": "gpt-4o", '
                      b'"input_tokens": 1000000}\n')

@@ -70,11 +70,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_log(path: Path, ingestor: RecordIngestor) -> None:
-    """Ingest every complete line of `path` (gzip-compressed if it ends in .gz); a last line
-    without a newline counts too."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
+    """Ingest every complete line of `path`, gzip-compressed or not; a last line without a
+    newline counts too."""
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
+    with (gzip.open if compressed else open)(path, "rb") as stream:
         remainder = b""
         while chunk := stream.read(READ_CHUNK):
             lines = (remainder + chunk).split(b"\n")
