@@ -1,8 +1,8 @@
 """Ingest throughput against an orjson-only baseline, /metrics render time, and peak RSS.
 
-Run with `make bench`. Every ratio is measured in one process: the baseline (orjson.loads
+Run with `make bench`. Every ratio is measured in one process. The baseline (orjson.loads
 of each line, nothing else) and the exporter's ingestion (parse, price, aggregate) take
-turns on the same chunks of lines, and both are timed in CPU time of this thread
+turns on the same chunks of lines. Both are timed in CPU time of this thread
 (time.thread_time), so load from other processes on a shared machine affects both alike.
 """
 
@@ -90,7 +90,7 @@ def measure_ingest(path: Path) -> dict:
 
 
 def synthetic_aggregator(model_series: int) -> Aggregator:
-    """An aggregator with `model_series` distinct label sets, each exposed as 11 series."""
+    """Build an aggregator with `model_series` distinct label sets, each exposed as 11 series."""
     config = parse_config("labels: {default_limit: 100000}\n")
     aggregator = Aggregator(config)
     for index in range(model_series):

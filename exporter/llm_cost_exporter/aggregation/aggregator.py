@@ -33,7 +33,7 @@ MAX_REMEMBERED_FAILURES = 100_000
 
 
 class _SeriesEntry:
-    """What one distinct (provider, model, attribution values) tuple resolves to, computed once."""
+    """Resolution of one distinct (provider, model, attribution values) tuple: labels, price, budgets."""
 
     __slots__ = ("values", "price", "budgets", "overflowed", "feature", "intent", "cohort", "provider", "model")
 
@@ -85,8 +85,8 @@ class Aggregator:
         if len(self.attribution) == 1:
             single = itemgetter(self.attribution[0])
             self._attribution_values = lambda attributes: (single(attributes),)
-        # A closed request's cost is collected in (cohort, user, slot) and spread to the rolling
-        # windows in `advance`; a slot is one bucket of the shortest window.
+        # A closed request's cost is collected per (cohort, user, slot), where a slot is one bucket
+        # of the shortest window, and `advance` spreads it to the rolling windows.
         self._pending_users: dict[tuple[str, str, int], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
         self._tool_cache: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}

@@ -14,14 +14,14 @@ _TABLES = ("model_series", "retries", "retry_cost", "tool_calls", "request_cost"
 
 
 def export_windows(aggregator: Aggregator) -> dict[str, Any]:
-    """The rolling user windows and prompt prefixes: large, and only gauges."""
+    """Return the state of the rolling user windows and prompt prefixes (large, and only gauges)."""
     aggregator.flush_pending()
     return {"windows": [[seconds, window.export_state()] for seconds, window in aggregator.windows.items()],
             "prefixes": aggregator.prefixes.export_state()}
 
 
 def export_state(aggregator: Aggregator, include_windows: bool = True) -> dict[str, Any]:
-    """The aggregator's state; without the windows (see export_windows) if `include_windows` is false."""
+    """Return the aggregator's state, leaving out what export_windows returns unless `include_windows`."""
     aggregator.flush_pending()
     state: dict[str, Any] = {"version": STATE_VERSION, "attribution": list(aggregator.attribution)}
     for name in _TABLES:

@@ -42,7 +42,7 @@ class CostCollector(Collector):
     """Renders `snapshot()` and `sources()` (both callables, so tests can inject them).
 
     TODO: prometheus_client's encoders take about 25 us per labeled series, so a scrape of
-    100,000 series takes seconds (see benchmarks/README.md); a renderer that caches each
+    100,000 series takes seconds (see benchmarks/README.md). A renderer that caches each
     series' label text would cut that several times.
     """
 

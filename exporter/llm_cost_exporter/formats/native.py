@@ -65,7 +65,7 @@ class NativeParser:
         # Attribution fields read from top-level keys: the standard ones plus any configured label.
         names = [*ATTRIBUTION_FIELDS, *(name for name in attribution if name not in ATTRIBUTION_FIELDS)]
         self._top_level = tuple(name for name in names if name not in self._label_paths)
-        # The typed fast path knows only the standard attribution fields at the top level.
+        # The typed fast path reads only the standard attribution fields at the top level.
         self._fast = not self._label_paths and len(names) == len(ATTRIBUTION_FIELDS)
 
     def parse_batch(self, records: list[bytes], max_record_bytes: int,

@@ -1,9 +1,9 @@
 """The typed fast path of the native parser, decoded and validated by msgspec in C.
 
 It accepts only the common, clean shape: strings where strings belong, whole non-negative
-token counts, known enum values. Anything else raises, and the caller falls back to the
-tolerant path in native.py, which coerces or rejects with a reason; a record is therefore
-parsed by exactly one of the two paths.
+token counts, known enum values. Anything else raises NotFastPath, and the caller falls
+back to the tolerant path in native.py, which coerces the record or rejects it with a
+reason. Each record is therefore parsed by exactly one of the two paths.
 """
 
 from __future__ import annotations
