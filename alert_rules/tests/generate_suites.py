@@ -78,7 +78,7 @@ def counter_segments(rates_per_hour: list[float], step_seconds: int) -> str:
 
 
 def gauge_segments(values_per_hour: list[float], step_seconds: int) -> str:
-    """Write a gauge that holds one value per hour."""
+    """Write a gauge that keeps one value for each hour."""
     steps = HOUR // step_seconds
     return " ".join(f"{fmt(v)}x{steps - 1}" for v in values_per_hour)
 

@@ -185,7 +185,8 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
     details = page["payload"]["custom_details"]["firing"]
     assert 'Spend of feature="search" is above 3x its 10m average' in details
     assert "Top feature: search" in details
-    assert "Runbook: https://" in details and "/LLMSpendBurnRateHigh.md" in details
+    assert "Runbook: https://" in details
+    assert "/LLMSpendBurnRateHigh.md" in details
     assert page["links"][0]["href"].endswith("/LLMSpendBurnRateHigh.md")
 
     budget_details = budget_pages[0]["payload"]["custom_details"]["firing"]

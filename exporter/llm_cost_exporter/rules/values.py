@@ -274,6 +274,7 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     checker.severity(f"{alert}.severity")
     checker.duration(f"{alert}.for", allow_zero=True)
     checker.labels(f"{alert}.group_by")
+    checker.duration(f"{alert}.interval")
     checker.duration(f"{alert}.window")
     delay = checker.duration(f"{alert}.vendor_delay", allow_zero=True)
     max_age = checker.duration(f"{alert}.max_vendor_data_age")
