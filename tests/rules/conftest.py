@@ -23,12 +23,19 @@ def require_tool(name: str) -> str:
     return path
 
 
-def alertmanager_config_for_test(receiver_base_url: str, secrets_dir: Path) -> dict:
+def alertmanager_config_for_test(
+    receiver_base_url: str,
+    secrets_dir: Path,
+    breaker_url: str | None = None,
+    breaker_token: str = "test-webhook-token",
+) -> dict:
     """Return deploy/alertmanager/alertmanager.yml with every receiver sent to loopback.
 
     Routes, grouping, inhibitions and templates stay as shipped. PagerDuty goes to
-    `{receiver_base_url}/pagerduty`, Slack to `/slack` and the breaker to `/breaker`;
-    the PagerDuty routing key and the breaker token are written to files in `secrets_dir`.
+    `{receiver_base_url}/pagerduty`, Slack to `/slack` and the breaker to `/breaker`.
+    With `breaker_url`, the shipped breaker webhook goes there instead (an exporter's
+    breaker API) and a copy goes to `/breaker`. The PagerDuty routing key and the
+    breaker token are written to files in `secrets_dir`.
     """
     import yaml
 
@@ -43,9 +50,13 @@ def alertmanager_config_for_test(receiver_base_url: str, secrets_dir: Path) -> d
         for slack in receiver.get("slack_configs", []):
             slack.pop("api_url_file", None)
             slack["api_url"] = f"{receiver_base_url}/slack"
-        for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = f"{receiver_base_url}/breaker"
+        webhooks = receiver.get("webhook_configs", [])
+        for webhook in webhooks:
+            webhook["url"] = breaker_url or f"{receiver_base_url}/breaker"
             token_file = secrets_dir / "breaker-webhook-token"
-            token_file.write_text("test-webhook-token\n", encoding="utf-8")
+            token_file.write_text(breaker_token + "\n", encoding="utf-8")
             webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+        if breaker_url and webhooks:
+            copy = {**webhooks[0], "url": f"{receiver_base_url}/breaker"}
+            webhooks.append(copy)
     return config

@@ -2,9 +2,10 @@
 
 The exporter tails a gateway log that the test writes in real time: 45 seconds of
 steady spend on feature search, then a spend spike of about 30x. Prometheus scrapes
-the exporter every second and evaluates rules rendered with second-scale windows;
+the exporter every second and evaluates rules rendered with second-scale windows.
 Alertmanager routes with the shipped route tree to receivers on loopback, where the
-test checks the page and the breaker notification.
+test checks the page and the breaker notification. The breaker webhook also reaches
+the exporter's own breaker API, which must then hold feature search open.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from llm_cost_exporter.rules import render
@@ -97,6 +99,12 @@ def _fast_timing(config: dict) -> dict:
     return config
 
 
+def _alertmanager_yaml(httpserver, secrets_dir: Path, exporter_url: str) -> str:
+    config = alertmanager_config_for_test(httpserver.url_for("").rstrip("/"), secrets_dir,
+                                          breaker_url=f"{exporter_url}/api/v1/breaker/alerts")
+    return yaml.safe_dump(_fast_timing(config))
+
+
 def _requests_to(httpserver, path: str) -> list[dict]:
     return [json.loads(request.get_data()) for request, _ in httpserver.log if request.path == path]
 
@@ -127,13 +135,17 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
         "requests": {"idle_timeout": "5s"},
         "budgets": [{"name": "search-monthly", "match": {"feature": "search"}, "period": "month",
                      "amount_usd": BUDGET_USD, "timezone": "UTC"}],
+        "breaker": {"enabled": True, "webhook_token_file": str(tmp_path / "webhook-token"),
+                    "gateway_token_file": str(tmp_path / "gateway-token")},
     }
-    am_config = _fast_timing(alertmanager_config_for_test(httpserver.url_for("").rstrip("/"), tmp_path))
+    (tmp_path / "webhook-token").write_text("test-webhook-token\n", encoding="utf-8")
+    (tmp_path / "gateway-token").write_text("test-gateway-token\n", encoding="utf-8")
 
     with (
         GatewayLog(log_dir / "gateway.jsonl") as gateway,
         ExporterProcess(tmp_path / "exporter", exporter_config, env={"LLM_COST_USER_KEY": "test-key"}) as exporter,
-        AlertmanagerProcess(tmp_path / "alertmanager", yaml.safe_dump(am_config)) as alertmanager,
+        AlertmanagerProcess(tmp_path / "alertmanager", _alertmanager_yaml(httpserver, tmp_path, exporter.url))
+        as alertmanager,
         PrometheusProcess(
             tmp_path / "prometheus",
             [PrometheusProcess.scrape_config("llm-cost-exporter", [exporter.address])],
@@ -167,6 +179,13 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
             what="the budget page",
         )
         firing = {alert["labels"]["alertname"] for alert in prometheus.alerts() if alert["state"] == "firing"}
+        open_keys = wait_until(
+            lambda: requests.get(f"{exporter.url}/api/v1/breaker/keys", timeout=5,
+                                 headers={"Authorization": "Bearer test-gateway-token"}).json(),
+            timeout=10,
+            what="an open key in the exporter's breaker",
+        )
+        metrics = exporter.metrics_text()
 
     assert "LLMSpendBurnRateHigh" in firing
 
@@ -188,6 +207,8 @@ def test_spike_pages_and_opens_breaker(tmp_path, httpserver):
     assert "Runbook: https://" in details
     assert "/LLMSpendBurnRateHigh.md" in details
     assert page["links"][0]["href"].endswith("/LLMSpendBurnRateHigh.md")
+
+    assert 'llm_breaker_open{key="search",scope="feature"} 1.0' in metrics, open_keys
 
     budget_details = budget_pages[0]["payload"]["custom_details"]["firing"]
     assert f"Budget: {BUDGET_USD} USD" in budget_details
