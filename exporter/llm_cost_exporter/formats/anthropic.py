@@ -19,12 +19,11 @@ from ..events import KIND_MODEL, CallEvent
 from .base import RecordRejected
 from .common import (
     LabelMapper,
-    attempt_number,
     decode_object,
+    envelope_fields,
     error_class_for_status,
     find_response,
     guarded,
-    optional_number,
     text_value,
     tokens_at,
 )
@@ -91,10 +90,6 @@ class AnthropicParser:
         return [CallEvent(
             ts=ts,
             kind=KIND_MODEL,
-            request_id=text_value(data.get("request_id")),
-            call_id=text_value(data.get("call_id")) or text_value(response.get("id")),
-            retry_of=text_value(data.get("retry_of")),
-            provider=text_value(data.get("provider")) or self.provider,
             model=model,
             input_tokens=tokens_at(usage, "input_tokens"),
             cache_read_tokens=tokens_at(usage, "cache_read_input_tokens"),
@@ -104,10 +99,8 @@ class AnthropicParser:
             reasoning_tokens=min(thinking, output),
             status="error" if failed else "ok",
             error_class=error_class,
-            attempt=attempt_number(data.get("attempt")),
-            prompt_prefix_hash=text_value(data.get("prompt_prefix_hash")),
-            cost_usd=optional_number(data.get("cost_usd"), "cost_usd"),
             attributes=self._labels.attributes(data),
+            **envelope_fields(data, response, self.provider),
         )]
 
 

@@ -202,3 +202,20 @@ def find_response(data: dict[str, Any], keys: Sequence[str] = ("response", "body
         if isinstance(inner, dict):
             return inner
     return data
+
+
+def envelope_fields(data: dict[str, Any], response: dict[str, Any], default_provider: str) -> dict[str, Any]:
+    """Return the CallEvent fields that a gateway writes around a vendor response.
+
+    These are the request and call ids, the retried call, the provider, the attempt, the
+    prompt prefix hash and the gateway's cost. The call id falls back to the response's id.
+    """
+    return {
+        "request_id": text_value(data.get("request_id")),
+        "call_id": text_value(data.get("call_id")) or text_value(response.get("id")),
+        "retry_of": text_value(data.get("retry_of")),
+        "provider": text_value(data.get("provider")) or default_provider,
+        "attempt": attempt_number(data.get("attempt")),
+        "prompt_prefix_hash": text_value(data.get("prompt_prefix_hash")),
+        "cost_usd": optional_number(data.get("cost_usd"), "cost_usd"),
+    }

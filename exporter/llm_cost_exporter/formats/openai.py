@@ -20,12 +20,11 @@ from ..events import KIND_MODEL, CallEvent
 from .base import RecordRejected
 from .common import (
     LabelMapper,
-    attempt_number,
     decode_object,
+    envelope_fields,
     error_class_for_status,
     find_response,
     guarded,
-    optional_number,
     split_input,
     text_value,
     tokens_at,
@@ -94,10 +93,6 @@ class OpenAIParser:
         return [CallEvent(
             ts=ts,
             kind=KIND_MODEL,
-            request_id=text_value(data.get("request_id")),
-            call_id=text_value(data.get("call_id")) or text_value(response.get("id")),
-            retry_of=text_value(data.get("retry_of")),
-            provider=text_value(data.get("provider")) or self.provider,
             model=model,
             input_tokens=input_tokens,
             cache_read_tokens=cache_read,
@@ -106,10 +101,8 @@ class OpenAIParser:
             reasoning_tokens=min(reasoning, output),
             status="error" if failed else "ok",
             error_class=error_class,
-            attempt=attempt_number(data.get("attempt")),
-            prompt_prefix_hash=text_value(data.get("prompt_prefix_hash")),
-            cost_usd=optional_number(data.get("cost_usd"), "cost_usd"),
             attributes=self._labels.attributes(data),
+            **envelope_fields(data, response, self.provider),
         )]
 
 
