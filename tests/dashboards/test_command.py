@@ -6,7 +6,6 @@ import json
 import logging
 import shutil
 
-import pytest
 import yaml
 
 from llm_cost_exporter import cli

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 from ..config.models import Config
-from ..events import KIND_MODEL, KIND_REQUEST_END, KIND_TOOL, CallEvent
+from ..events import KIND_MODEL, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
 from .histograms import CALL_BUCKETS, COST_BUCKETS, call_bucket, new_histogram, observe
