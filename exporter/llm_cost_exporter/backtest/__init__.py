@@ -1,0 +1,1 @@
+"""Backtests: replay a workload through the exporter and evaluate the alert rules over it."""
