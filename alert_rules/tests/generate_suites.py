@@ -187,9 +187,85 @@ def budget_suite() -> dict:
         "rule_files": ["../rendered/llm-cost.rules.yml"],
         "evaluation_interval": "10m",
         "group_eval_order": GROUP_EVAL_ORDER,
-        "tests": [{"interval": "10m", "input_series": inputs, "alert_rule_test": alert_tests,
-                   "promql_expr_test": expr_tests}],
+        "tests": [
+            {"interval": "10m", "input_series": inputs, "alert_rule_test": alert_tests,
+             "promql_expr_test": expr_tests},
+            daily_budget_test(),
+        ],
     }
+
+
+DAILY_BUDGET_USD = 120
+DAILY_LABELS = 'budget="key-daily",period="day"'
+
+
+def daily_budget_test() -> dict:
+    """Return a test of a daily budget: 4 USD/h for two days, then 12 USD/h from 06:00 of day 2.
+
+    A daily budget projects from the last hour. At 12 USD/h the 120 USD budget runs
+    out around 13:00; the projection fires hours before.
+    """
+    steps = 3 * DAY // BUDGET_STEP
+    spend, starts, ends = [], [], []
+    for step in range(steps + 1):
+        t = step * BUDGET_STEP
+        day, second = divmod(t, DAY)
+        if day == 2 and second >= 6 * HOUR:
+            value = 24 + (second - 6 * HOUR) / HOUR * 12
+        else:
+            value = second / HOUR * 4
+        spend.append(fmt(round(value, 4)))
+        starts.append(str(day * DAY))
+        ends.append(str((day + 1) * DAY))
+    job = f'job="llm-cost-exporter",instance="gw-1:9841",{DAILY_LABELS}'
+    inputs = [
+        {"series": f"llm_budget_spend_usd{{{job}}}", "values": " ".join(spend)},
+        {"series": f"llm_budget_usd{{{job}}}", "values": f"{DAILY_BUDGET_USD}x{steps}"},
+        {"series": f"llm_budget_period_start_timestamp_seconds{{{job}}}", "values": " ".join(starts)},
+        {"series": f"llm_budget_period_end_timestamp_seconds{{{job}}}", "values": " ".join(ends)},
+    ]
+    labels = {"budget": "key-daily", "period": "day", "severity": "ticket"}
+    return {
+        "interval": "10m",
+        "input_series": inputs,
+        "alert_rule_test": [
+            # Two steady days at 96 USD a day stay silent.
+            {"eval_time": "2d6h", "alertname": "LLMBudgetProjectedOverrun", "exp_alerts": []},
+            {"eval_time": DAILY_EXPECTED["silent_at"], "alertname": "LLMBudgetProjectedOverrun", "exp_alerts": []},
+            {"eval_time": DAILY_EXPECTED["fires_at"], "alertname": "LLMBudgetProjectedOverrun",
+             "exp_alerts": [{"exp_labels": labels, "exp_annotations": DAILY_EXPECTED["annotations"]}]},
+        ],
+        "promql_expr_test": [
+            # The spend crosses the budget only hours later.
+            {"expr": "budget:llm_budget_spend_usd:sum >= bool budget:llm_budget_usd:max",
+             "eval_time": DAILY_EXPECTED["fires_at"],
+             "exp_samples": [{"labels": f"{{{DAILY_LABELS}}}", "value": 0}]},
+            {"expr": "budget:llm_budget_spend_usd:sum >= bool budget:llm_budget_usd:max",
+             "eval_time": "2d14h10m",
+             "exp_samples": [{"labels": f"{{{DAILY_LABELS}}}", "value": 1}]},
+        ],
+    }
+
+
+# Observed with promtool 2.42 on the series above; the suite pins them.
+DAILY_EXPECTED = {
+    "silent_at": "2d7h",
+    "fires_at": "2d7h10m",
+    "annotations": {
+        "summary": "Budget key-daily is projected to run out before its day ends",
+        "description": (
+            "At the spend rate of the last 1h, budget key-daily of 120 USD reaches 240 USD by the"
+            " end of the day and passes the budget around 1970-01-03 14:00:00 +0000 UTC."
+            " Spent so far: 38 USD."
+        ),
+        "budget_usd": "120",
+        "projected_spend_usd": "240",
+        "projected_overrun": "1970-01-03 14:00:00 +0000 UTC",
+        # No cost series in this test, so the top feature query finds nothing.
+        "top_feature": "",
+        "runbook_url": f"{RUNBOOKS}/LLMBudgetProjectedOverrun.md",
+    },
+}
 
 
 def fires_at_minus(duration: str, minutes: int) -> str:

@@ -147,9 +147,11 @@ def test_short_windows_render_valid_rules(tmp_path):
          "expected Prometheus notation such as 15m, 1h or 7d"),
         ({"baseline_interval": "5m"},
          "baseline_interval (5m) must be shorter than the 5m lookback of instant queries"),
+        ({"alerts": {"LLMBudgetProjectedOverrun": {"window_by_period": {"day": "1d"}}}},
+         "alerts.LLMBudgetProjectedOverrun.window_by_period.day (1d) must be shorter than the shortest day"),
     ],
     ids=["window-longer-than-baseline", "negative-floor", "fast-window-longer-than-day", "unknown-severity",
-         "invalid-duration", "baseline-interval-at-lookback"],
+         "invalid-duration", "baseline-interval-at-lookback", "budget-window-as-long-as-period"],
 )
 def test_invalid_values_are_rejected(overrides, message):
     with pytest.raises(ValuesError) as err:

@@ -102,6 +102,13 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
             '({{ .Value | printf "%%.0f" }} USD in the last %s){{ end }}{{ end }}' % (expr, window)
         )
 
+    def period_window_text(windows: dict[str, str]) -> str:
+        """Write a Prometheus template that prints the window of the alert's budget period."""
+        branches = "".join(
+            f'{{{{ if eq $labels.period "{period}" }}}}{window}{{{{ end }}}}' for period, window in sorted(windows.items())
+        )
+        return branches
+
     def seconds(duration: str) -> int:
         return int(parse_duration(str(duration)))
 
@@ -116,6 +123,7 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
         "labels_text": labels_text,
         "query": query,
         "seconds": seconds,
+        "period_window_text": period_window_text,
         "top_feature": top_feature,
         "runbook": runbook,
     }

@@ -20,6 +20,8 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # Windows of the exporter's rolling-window gauges (llm_user_spend_usd, llm_prompt_prefixes).
 GAUGE_WINDOWS = ("1h", "24h", "7d")
 USER_SPEND_QUANTILES = ("0.5", "0.9", "0.95", "0.99", "1")
+# Budget periods of the exporter and their shortest length (February for a month).
+BUDGET_PERIOD_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 28 * 86400}
 
 
 # Mappings whose keys are data (label names, cohorts), so an override may add keys.
@@ -174,7 +176,19 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     checker.severity(f"{alert}.severity")
     checker.duration(f"{alert}.for", allow_zero=True)
     checker.duration(f"{alert}.keep_firing_for", allow_zero=True)
-    checker.duration(f"{alert}.window")
+    windows = checker.get(f"{alert}.window_by_period")
+    if windows is not None:
+        if not isinstance(windows, dict) or not windows:
+            checker.errors.append(f"{alert}.window_by_period: expected a mapping of budget period to window")
+        else:
+            for period in windows:
+                if period not in BUDGET_PERIOD_SECONDS:
+                    checker.errors.append(f"{alert}.window_by_period: unknown period {period!r}, "
+                                          f"expected {', '.join(BUDGET_PERIOD_SECONDS)}")
+                    continue
+                window = checker.duration(f"{alert}.window_by_period.{period}")
+                checker.shorter(f"{alert}.window_by_period.{period}", window,
+                                f"the shortest {period}", BUDGET_PERIOD_SECONDS[period])
     checker.number(f"{alert}.min_spend_fraction", minimum=0, maximum=1)
 
     alert = "alerts.LLMBudgetExhausted"
