@@ -1,0 +1,57 @@
+"""`make demo` in its shortened form: the page arrives and the breaker opens."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from .manifests import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_pages_and_opens_breaker(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "deploy" / "demo" / "demo.py"), "--fast",
+                             "--workdir", str(tmp_path), "--timeout", "150"],
+                            capture_output=True, text=True, timeout=200, cwd=REPO)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"^\[breaker\] OPEN for feature=support-agent until ", output, re.MULTILINE), output
+    assert "[pager] FIRING: LLMSpendBurnRateHigh feature='support-agent' severity=page" in output
+    assert "feature='search'" not in output
+    assert "[demo] stopped Prometheus, Alertmanager, the exporter and the pager" in output
+
+    # Every URL the demo printed is closed again.
+    ports = {int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", output)}
+    assert len(ports) == 3
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after the demo stopped"
+
+
+def test_demo_stops_on_interrupt(tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, str(REPO / "deploy" / "demo" / "demo.py"), "--workdir", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    lines = []
+    deadline = time.monotonic() + 60
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("[demo] the agent loop starts") or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        remainder, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(lines) + remainder
+    assert process.returncode == 0, output
+    assert "Prometheus alerts     http://127.0.0.1:" in output
+    assert output.rstrip().endswith("[demo] stopped Prometheus, Alertmanager, the exporter and the pager")
