@@ -139,3 +139,46 @@ def test_separate_listener(tmp_path):
         assert post_alerts(exporter.url, FIRING).status_code == 404
         assert requests.get(f"{breaker_url}/metrics", timeout=5).status_code == 404
         assert 'llm_breaker_open{key="search",scope="feature"} 1.0' in exporter.metrics_text()
+
+
+def check_headers(url: str, path: str = "", token_header: str = "Authorization", **headers: str) -> requests.Response:
+    token = f"Bearer {GATEWAY_TOKEN}" if token_header == "Authorization" else GATEWAY_TOKEN
+    return requests.get(f"{url}/api/v1/breaker/check{path}", headers={token_header: token, **headers}, timeout=5)
+
+
+def test_check_endpoint_reads_headers(exporter):
+    post_alerts(exporter.url, firing("headers"))
+    assert check_headers(exporter.url, **{"X-LLM-Feature": "headers"}).status_code == 429
+    assert check_headers(exporter.url, **{"X-LLM-Feature": "other", "X-LLM-Api-Key-Id": "k9"}).status_code == 200
+
+
+def test_check_endpoint_ignores_appended_path(exporter):
+    """Envoy's HTTP ext_authz appends the original request path to path_prefix."""
+    post_alerts(exporter.url, firing("envoy"))
+    response = check_headers(exporter.url, "/v1/chat/completions", "X-LLM-Breaker-Token", **{"X-LLM-Feature": "envoy"})
+    assert response.status_code == 429
+    assert response.json()["key"] == "envoy"
+
+
+def test_check_endpoint_for_nginx(exporter):
+    """nginx auth_request denies on 401 or 403 only, so it asks for 403."""
+    post_alerts(exporter.url, firing("nginx"))
+    response = requests.get(f"{exporter.url}/api/v1/breaker/check", params={"deny_status": "403"},
+                            headers={"Authorization": f"Bearer {GATEWAY_TOKEN}", "X-LLM-Feature": "nginx"}, timeout=5)
+    assert response.status_code == 403
+
+
+def test_check_endpoint_needs_a_spender(exporter):
+    response = check_headers(exporter.url)
+    assert response.status_code == 400
+    assert "X-LLM-Api-Key-Id, X-LLM-Feature" in response.json()["error"]
+
+
+def test_check_endpoint_token_required(exporter):
+    post_alerts(exporter.url, firing("check-token"))
+    response = requests.get(f"{exporter.url}/api/v1/breaker/check",
+                            headers={"Authorization": "Bearer client-llm-key", "X-LLM-Feature": "check-token"},
+                            timeout=5)
+    assert response.status_code == 403
+    assert check_headers(exporter.url, token_header="X-LLM-Breaker-Token",
+                         **{"X-LLM-Feature": "check-token"}).status_code == 429

@@ -8,7 +8,12 @@ of its own, and always requires a bearer token:
 
     POST /api/v1/breaker/alerts          Alertmanager's webhook (webhook token)
     GET  /api/v1/breaker/keys/{key}      may this key call? 200 allowed, 429 throttled (gateway token)
+    GET  /api/v1/breaker/check[/...]     the same with the key in headers, for Envoy ext_authz and
+                                         nginx auth_request, which append or fix the path (gateway token)
     GET  /api/v1/breaker/keys            every open key (gateway token)
+
+Gateways may send their token as `Authorization: Bearer TOKEN` or as `X-LLM-Breaker-Token: TOKEN`,
+because a proxy that forwards the client's own Authorization header to the check cannot use the first.
 
 The server is threaded: each connection has its own thread, and a TLS handshake happens in that
 thread, so a slow client never holds up the others.
@@ -49,6 +54,10 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_SECONDS = 300.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 KEYS_PATH = "/api/v1/breaker/keys"
+CHECK_PATH = "/api/v1/breaker/check"
+GATEWAY_TOKEN_HEADER = "X-LLM-Breaker-Token"
+# A scope such as api_key_id is read from the header X-LLM-Api-Key-Id on the check endpoint.
+SCOPE_HEADER_PREFIX = "X-LLM-"
 ALERTS_PATH = "/api/v1/breaker/alerts"
 
 
@@ -122,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
         url = urlsplit(self.path)
         path = url.path
-        if self.server.breaker_api is not None and (path == KEYS_PATH or path.startswith(KEYS_PATH + "/")):
+        if self.server.breaker_api is not None and _under(path, KEYS_PATH, CHECK_PATH):
             self._breaker_check(path, url.query)
         elif self.server.registry is None:
             self._send(404, b"not found\n", "text/plain")
@@ -201,17 +210,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _breaker_check(self, path: str, query: str) -> None:
         api = self.server.breaker_api
-        if not self._bearer_ok(api.gateway_token, None):
+        if not self._bearer_ok(api.gateway_token, None, GATEWAY_TOKEN_HEADER):
             return
         if path == KEYS_PATH:
             self._send_json(200, {"open": [_decision_json(decision) for decision in api.breaker.open_keys()]})
             return
-        encoded_key = path[len(KEYS_PATH) + 1:]
-        key = unquote(encoded_key)
-        if not key or "/" in encoded_key:
-            self._send_json(404, {"error": f"use {KEYS_PATH}/KEY with one URL-encoded key"})
-            return
-        scoped = [(api.key_label, key)]
+        scoped = []
+        if _under(path, CHECK_PATH):
+            for scope in api.scopes:
+                value = self.headers.get(_scope_header(scope))
+                if value:
+                    scoped.append((scope, value))
+            if not scoped and "=" not in query:
+                headers = ", ".join(_scope_header(scope) for scope in api.scopes)
+                self._send_json(400, {"error": f"name the spender in at least one header of: {headers}"})
+                return
+        else:
+            encoded_key = path[len(KEYS_PATH) + 1:]
+            if not encoded_key or "/" in encoded_key:
+                self._send_json(404, {"error": f"use {KEYS_PATH}/KEY with one URL-encoded key"})
+                return
+            scoped.append((api.key_label, unquote(encoded_key)))
         deny_status = 429
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name == "deny_status":
@@ -234,11 +253,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(deny_status, orjson.dumps(body), "application/json",
                    {"Retry-After": str(body["retry_after_seconds"])})
 
-    def _bearer_ok(self, expected: str, breaker: Breaker | None) -> bool:
+    def _bearer_ok(self, expected: str, breaker: Breaker | None, token_header: str | None = None) -> bool:
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token and constant_time_equal(token.strip(), expected):
             return True
+        alternative = self.headers.get(token_header, "") if token_header else ""
+        if alternative and constant_time_equal(alternative.strip(), expected):
+            return True
+        header = header or alternative
         if breaker is not None:
             breaker.count_rejected("unauthorized")
         status = 401 if not header else 403
@@ -265,6 +288,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+
+def _scope_header(scope: str) -> str:
+    """Return the header that carries a scope on the check endpoint: api_key_id -> X-LLM-Api-Key-Id."""
+    return SCOPE_HEADER_PREFIX + "-".join(part.capitalize() for part in scope.split("_"))
+
+
+def _under(path: str, *prefixes: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def _basic_credentials(header: str) -> tuple[str | None, str]:
