@@ -1,7 +1,7 @@
 """A local demo stack: a runaway agent loop pages on-call and opens the circuit breaker.
 
 Real processes on loopback: Prometheus and Alertmanager from Debian's packages, the exporter
-with its breaker, a small webhook receiver that stands in for the pager, and a feeder that
+with its breaker, a small webhook receiver in place of the pager, and a feeder that
 appends a simulated gateway log. The log comes from `llm-cost-exporter simulate` with the
 agent-loop scenario on deploy/demo/profile.yaml, and the feeder replays it compressed in
 time (`--speedup` event seconds per wall second) with current timestamps.
@@ -133,7 +133,7 @@ def render_rules(workdir: Path, timings: Timings) -> Path:
 
 
 def alertmanager_config(exporter_url: str, pager_url: str, token_file: Path) -> dict:
-    """The routes of deploy/alertmanager/alertmanager.yml with the demo's receivers and short waits."""
+    """Return the routes of deploy/alertmanager/alertmanager.yml with the demo's receivers and short waits."""
     return {
         "route": {
             "receiver": "tickets", "group_by": ["alertname", "feature"],

@@ -1,4 +1,4 @@
-"""The breaker API of a running exporter: tokens, answers to gateways, and their speed."""
+"""The breaker API of a running exporter: tokens, check results for gateways, and their latency."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def test_url_encoded_key(exporter):
 
 
 def test_check_latency(exporter):
-    """A check over a kept-alive connection answers in well under a millisecond.
+    """A check over a kept-alive connection returns in well under a millisecond.
 
     A raw socket keeps the client's own work small, so the round trip is mostly the server's.
     """
@@ -180,7 +180,7 @@ def test_check_endpoint_ignores_appended_path(exporter):
 
 
 def test_check_endpoint_for_nginx(exporter):
-    """nginx auth_request denies on 401 or 403 only, so it asks for 403."""
+    """nginx auth_request denies on 401 or 403 only, so it requests 403."""
     post_alerts(exporter.url, firing("nginx"))
     response = requests.get(f"{exporter.url}/api/v1/breaker/check", params={"deny_status": "403"},
                             headers={"Authorization": f"Bearer {GATEWAY_TOKEN}", "X-LLM-Feature": "nginx"}, timeout=5)

@@ -197,7 +197,8 @@ def test_containers_hardened(overlay):
     checked = 0
     for workload, pod in pod_specs(load_objects(overlay)):
         assert pod.get("automountServiceAccountToken") is False, f"{workload} mounts a service account token"
-        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        for namespace in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not pod.get(namespace), f"{workload} sets {namespace}"
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             problems = container_security_problems(pod, container)
             assert problems == [], f"{workload}/{container['name']}: {', '.join(problems)}"

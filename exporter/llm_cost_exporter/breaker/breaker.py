@@ -39,7 +39,7 @@ class Hold:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer to a gateway: allowed, or throttled by `hold` until `reopens_at` (Unix seconds)."""
+    """The result of a gateway's check: allowed, or throttled by `hold` until `reopens_at` (Unix seconds)."""
 
     allowed: bool
     hold: Hold | None = None
@@ -56,7 +56,7 @@ class Breaker:
         self.store = store
         self._clock = clock
         self._lock = threading.Lock()
-        # Serialises notifications so the store sees their writes in the order they were applied.
+        # Serialises notifications, so the store receives their writes in the order they were applied.
         self._write_lock = threading.Lock()
         self._holds: dict[tuple[str, str], dict[str, Hold]] = {}
         self.checks = {"allowed": 0, "throttled": 0}

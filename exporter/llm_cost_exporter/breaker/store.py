@@ -1,7 +1,7 @@
 """SQLite persistence of the breaker's holds, in a table of their own beside the checkpoint.
 
 The breaker writes from HTTP threads while the ingestion loop writes checkpoints, so it uses a
-connection of its own; SQLite's WAL mode lets both write the same file, one transaction at a time.
+connection of its own. SQLite's WAL mode lets both write the same file, one transaction at a time.
 """
 
 from __future__ import annotations

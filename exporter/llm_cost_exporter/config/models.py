@@ -58,7 +58,7 @@ class BreakerConfig(Strict):
 
     enabled: bool = False
     # A listener of its own, so a NetworkPolicy can admit Alertmanager and the gateways to this port
-    # only; without it the breaker API is served on server.listen.
+    # only. Without it the breaker API is served on server.listen.
     listen: str | None = None
     # TLS for the breaker listener (tls_server_config only; the breaker API authenticates by token).
     web_config_file: Path | None = None

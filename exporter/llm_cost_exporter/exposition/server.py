@@ -2,8 +2,8 @@
 and the circuit breaker's API.
 
 One server class serves two roles. The main listener serves the metrics and the probes, with
-optional TLS and basic auth from a web configuration file; the probes stay open so kubelet can
-call them without credentials. The breaker API is served on the main listener or on a listener
+optional TLS and basic auth from a web configuration file. The probes need no credentials, so
+that kubelet can call them. The breaker API is served on the main listener or on a listener
 of its own, and always requires a bearer token:
 
     POST /api/v1/breaker/alerts          Alertmanager's webhook (webhook token)
@@ -124,8 +124,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_SECONDS
-    # The headers and the body go out in two writes; with Nagle's algorithm the second waits for
-    # the client's delayed ACK, which adds about 40 ms to every response on a kept-alive connection.
+    # The headers and the body go out in two writes. With Nagle's algorithm the second write waits
+    # for the client's delayed ACK, which adds about 40 ms to every response on a kept-alive connection.
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)

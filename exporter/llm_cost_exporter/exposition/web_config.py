@@ -96,7 +96,7 @@ _DUMMY_HASH = b"$2b$10$e5IDaVEKfo8DVED/vR1xhu/rpC7xtt9jFMp34hg74UfRN3ZlDNWXu"
 
 @dataclass
 class WebConfig:
-    """What the HTTP server needs from the file: a TLS context, basic auth users and extra headers."""
+    """Settings the HTTP server takes from the file: a TLS context, basic auth users and extra headers."""
 
     ssl_context: ssl.SSLContext | None = None
     basic_auth: BasicAuth | None = None
@@ -104,7 +104,7 @@ class WebConfig:
 
 
 def load_web_config(path: Path, allow_basic_auth: bool = True) -> WebConfig:
-    """Read and check the web configuration file at `path`; raise WebConfigError with the reason."""
+    """Read and check the web configuration file at `path`, raising WebConfigError with the reason."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -112,6 +112,7 @@ def load_web_config(path: Path, allow_basic_auth: bool = True) -> WebConfig:
         raise WebConfigError(f"cannot read the web configuration file {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
         raise WebConfigError(f"invalid YAML in the web configuration file {path}: {err}") from None
+
     raw = raw or {}
     if not isinstance(raw, dict):
         raise WebConfigError(f"{path}: the top level must be a mapping")
@@ -119,6 +120,7 @@ def load_web_config(path: Path, allow_basic_auth: bool = True) -> WebConfig:
     if unknown:
         raise WebConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; use tls_server_config, "
                              "http_server_config or basic_auth_users")
+
     config = WebConfig()
     if raw.get("tls_server_config") is not None:
         config.ssl_context = _ssl_context(path, raw["tls_server_config"])
