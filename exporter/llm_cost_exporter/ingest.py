@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # that the events stay in the CPU caches.
 SUB_BATCH = 64
 
+# Bytes of a rejected record quoted in its log line.
+EXCERPT_BYTES = 120
+
 # At most this many rejections per source are logged in full; the rest only counted.
 LOGGED_REJECTIONS = 20
 
@@ -31,8 +34,12 @@ class RecordIngestor:
         self.max_record_bytes = max_record_bytes
         self.logged_rejections = 0
 
-    def ingest(self, records: Iterable[bytes]) -> int:
-        """Ingest `records` and return how many were accepted."""
+    def ingest(self, records: Iterable[bytes], origin: str = "", line_numbers: list[int] | None = None) -> int:
+        """Ingest `records` and return how many were accepted.
+
+        `origin` (a file name) and `line_numbers` (one per record) only make the log line
+        of a rejected record point at where it came from.
+        """
         records = records if isinstance(records, list) else list(records)
         parse_batch = getattr(self.parser, "parse_batch", None)
         if parse_batch is None:
@@ -46,14 +53,23 @@ class RecordIngestor:
             accepted += count
         self.aggregator.count_accepted(self.source, accepted)
         for rejection in rejected:
-            self._reject(rejection)
+            self._reject(rejection, records, origin, line_numbers)
         return accepted
 
-    def _reject(self, rejection: RecordRejected) -> None:
+    def _reject(self, rejection: RecordRejected, records: list[bytes], origin: str,
+                line_numbers: list[int] | None) -> None:
         self.aggregator.count_event(self.source, False, rejection.reason)
         self.logged_rejections += 1
-        if self.logged_rejections <= LOGGED_REJECTIONS:
-            log.warning("source %s: rejected a record: %s", self.source, rejection)
-            if self.logged_rejections == LOGGED_REJECTIONS:
-                log.warning("source %s: further rejections are only counted in "
-                            "llm_exporter_events_rejected_total", self.source)
+        if self.logged_rejections > LOGGED_REJECTIONS:
+            return
+        where = origin
+        if line_numbers is not None and rejection.record is not None:
+            index = next((i for i, record in enumerate(records) if record is rejection.record), None)
+            if index is not None:
+                where = f"{origin} line {line_numbers[index]}" if origin else f"line {line_numbers[index]}"
+        excerpt = (rejection.record or b"")[:EXCERPT_BYTES].decode("utf-8", "replace")
+        log.warning("source %s: rejected a record%s: %s: %r", self.source, f" at {where}" if where else "",
+                    rejection, excerpt)
+        if self.logged_rejections == LOGGED_REJECTIONS:
+            log.warning("source %s: further rejections are only counted in "
+                        "llm_exporter_events_rejected_total", self.source)

@@ -90,7 +90,7 @@ budgets:
          "budget 'b' matches on team, which is not an attribution label"),
         ("bogus: 1", "bogus: unknown key; check its spelling and indentation"),
         ("- just\n- a list", "the top level must be a mapping"),
-        ("server: {listen: [", "invalid YAML"),
+        ("server: {listen: [", "invalid YAML at line 1, column 19"),
     ],
 )
 def test_invalid_config_names_key_path(text, expected):
@@ -137,3 +137,18 @@ def test_check_config_rejects_unknown_format(tmp_path):
     result = run_cli("check-config", str(path))
     assert result.returncode == 1
     assert "sources[0].format: unknown format 'csv'" in result.stderr
+
+
+def test_cross_reference_reported_with_field_errors():
+    errors = errors_of("sources: [{name: a, type: file}]\n"
+                       "budgets: [{name: b, period: month, amount_usd: 5, match: {cost_centre: x}}]\n")
+    assert "sources[0].path: missing; this key is required" in errors
+    assert any(error.startswith("budgets[0].match: cost_centre is not an attribution label") for error in errors)
+
+
+def test_check_config_warns_without_sources(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("sources: []\n")
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 0
+    assert "no sources are configured" in result.stderr

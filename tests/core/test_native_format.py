@@ -187,3 +187,18 @@ def test_fast_path_matches_tolerant_path(changes):
 def test_fast_path_declines_unusual_records(changes):
     with pytest.raises(NotFastPath):
         parse_fast(line(**changes))
+
+
+def test_rejection_log_names_file_and_line(tmp_path, caplog):
+    from llm_cost_exporter.commands.replay import read_log
+
+    log = tmp_path / "gateway.jsonl"
+    log.write_bytes(line() + b"\n\nnot json\n" + line(input_tokens=-1) + b"\n")
+    config = parse_config("")
+    ingestor = RecordIngestor("replay", make_parser("native", config.labels.attribution), Aggregator(config))
+    with caplog.at_level("WARNING"):
+        read_log(log, ingestor)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("at gateway.jsonl line 3: invalid_json" in message and "'not json'" in message
+               for message in messages), messages
+    assert any("at gateway.jsonl line 4: invalid_tokens" in message for message in messages), messages

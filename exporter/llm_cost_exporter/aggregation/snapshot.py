@@ -54,7 +54,8 @@ class SnapshotBuilder:
 
     def build(self, aggregator: Aggregator) -> Snapshot:
         now = time.monotonic()
-        if now - self._users_at >= self._user_refresh:
+        first_users = not self._users and any(window.totals for window in aggregator.windows.values())
+        if first_users or now - self._users_at >= self._user_refresh:
             self._users = self._summarize_users(aggregator)
             self._users_at = now
         clock = aggregator.clock

@@ -31,4 +31,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(f"{args.file}: valid ({len(config.sources)} source(s), {len(config.budgets)} budget(s))")
+    if not config.sources:
+        print("warning: no sources are configured, so serve will expose only its own metrics", file=sys.stderr)
     return 0

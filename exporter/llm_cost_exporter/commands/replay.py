@@ -80,9 +80,12 @@ def read_log(path: Path, ingestor: RecordIngestor) -> None:
         compressed = probe.read(2) == GZIP_MAGIC
     with (gzip.open if compressed else open)(path, "rb") as stream:
         remainder = b""
+        next_line = 1
         while chunk := stream.read(READ_CHUNK):
             lines = (remainder + chunk).split(b"\n")
             remainder = lines.pop()
-            ingestor.ingest(line for line in lines if line.strip())
+            numbered = [(number, line) for number, line in enumerate(lines, next_line) if line.strip()]
+            next_line += len(lines)
+            ingestor.ingest([line for _, line in numbered], path.name, [number for number, _ in numbered])
         if remainder.strip():
-            ingestor.ingest([remainder])
+            ingestor.ingest([remainder], path.name, [next_line])

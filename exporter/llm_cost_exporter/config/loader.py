@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .models import Config
+from .models import DEFAULT_ATTRIBUTION, Config
 
 # Pydantic adds the discriminator value to the location of errors inside a tagged union.
 _UNION_TAGS = frozenset({"file", "s3", "cloudwatch_logs", "openai_usage", "anthropic_usage",
@@ -38,7 +38,10 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(source, [f"invalid YAML: {err}"]) from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(source, [f"invalid YAML{where}: {problem}"]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -46,7 +49,31 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(source, [_describe(error, raw) for error in err.errors()]) from None
+        errors = [_describe(error, raw) for error in err.errors()]
+        # Cross-reference checks run only on a valid model; check the raw keys too, so that
+        # one pass reports every problem.
+        if not any("not an attribution label" in error for error in errors):
+            errors += _cross_reference_problems(raw)
+        raise ConfigError(source, errors) from None
+
+
+def _cross_reference_problems(raw: dict[str, Any]) -> list[str]:
+    """Check the references between sections on the raw data, as far as its shape allows."""
+    labels = raw.get("labels") if isinstance(raw.get("labels"), dict) else {}
+    attribution = labels.get("attribution", DEFAULT_ATTRIBUTION)
+    if not isinstance(attribution, list):
+        return []
+    matchable = {"provider", "model", *(name for name in attribution if isinstance(name, str))}
+    problems = []
+    budgets = raw.get("budgets") if isinstance(raw.get("budgets"), list) else []
+    for index, budget in enumerate(budgets):
+        if not isinstance(budget, dict) or not isinstance(budget.get("match", {}), dict):
+            continue
+        unknown = sorted(set(budget.get("match", {})) - matchable)
+        if unknown:
+            problems.append(f"budgets[{index}].match: {', '.join(unknown)} is not an attribution label; add it to "
+                            f"labels.attribution or match on one of: {', '.join(sorted(matchable))}")
+    return problems
 
 
 def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ class RecordRejected(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.record: bytes | None = None  # set by parse_batch, for the log line
 
 
 class Parser(Protocol):
@@ -46,12 +47,14 @@ def parse_batch(parse, records: list[bytes], max_record_bytes: int,
     accepted = 0
     for record in records:
         if len(record) > max_record_bytes:
-            rejected.append(RecordRejected("oversized_line",
-                                           f"{len(record)} bytes, more than the limit of {max_record_bytes}"))
+            rejection = RecordRejected("oversized_line", f"{len(record)} bytes, more than the limit of {max_record_bytes}")
+            rejection.record = record
+            rejected.append(rejection)
             continue
         try:
             events += parse(record)
         except RecordRejected as rejection:
+            rejection.record = record
             rejected.append(rejection)
             continue
         accepted += 1

@@ -83,11 +83,7 @@ class NativeParser:
                     continue
                 except NotFastPath:
                     pass
-            try:
-                batch, count = parse_batch(self.parse, [record], max_record_bytes, rejected)
-            except RecordRejected as rejection:
-                rejected.append(rejection)
-                continue
+            batch, count = parse_batch(self.parse, [record], max_record_bytes, rejected)
             events += batch
             accepted += count
         return events, accepted
@@ -101,7 +97,7 @@ class NativeParser:
         try:
             data = orjson.loads(record)
         except orjson.JSONDecodeError as err:
-            raise RecordRejected("invalid_json", str(err)) from None
+            raise RecordRejected("invalid_json", f"{err.msg} at byte {err.pos} of the record") from None
         if not isinstance(data, dict):
             raise RecordRejected("not_an_object", f"top-level value is a {type(data).__name__}")
         return [self.event_from_dict(data)]
