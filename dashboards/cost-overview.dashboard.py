@@ -5,6 +5,8 @@ from llm_dashboards.common import COUNT, RATIO, REQUESTS_PER_SECOND, SECONDS, TI
 from llm_dashboards.grafana import DashboardSpec, SeriesStyle, Step, row, stat, timeseries
 from llm_dashboards.settings import Settings
 
+PERIOD_ADJECTIVES = {"day": "daily", "week": "weekly", "month": "monthly"}
+
 UID = "llm-cost-overview"
 
 
@@ -132,7 +134,10 @@ def build(settings: Settings) -> DashboardSpec:
         timeseries(
             "Budget spend, budget and projection",
             f"Spend of each budget's current period against the budget, and the spend projected to the "
-            f"period end from the slope of the last {settings.projection_window}. "
+            "period end from the spend rate over the last "
+            + ", ".join(f"{window} for {PERIOD_ADJECTIVES.get(period, period)} budgets"
+                        for period, window in sorted(settings.projection_windows.items()))
+            + ". "
             "The projection crossing the budget line is what the projected-overrun alert reports.",
             q.budget_spend(s),
             USD,

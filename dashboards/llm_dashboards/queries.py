@@ -170,27 +170,30 @@ def requests_by(s: Scope, label: str) -> Query:
     return Query(f"sum by ({label}) (rate({s.sel('llm_request_cost_usd_count')}[{RATE}]))", f"{{{{{label}}}}}")
 
 
-def _budget(s: Scope, metric: str, offset: str = "") -> str:
+def _budget(s: Scope, metric: str, offset: str = "", **fixed: str) -> str:
     shift = f" offset {offset}" if offset else ""
-    return f"sum by (budget, period) ({s.sel(metric)}{shift})"
+    return f"sum by (budget, period) ({s.sel(metric, **fixed)}{shift})"
 
 
 def _projection(s: Scope) -> str:
     """Period spend projected to the period end, computed as the projected-overrun alert does.
 
-    The spend rate is the spend change over the projection window divided by its
-    length, which is only defined once the period is older than the window:
-    spend + (spend - spend offset w) / w * (end - now). The spend is a gauge that
+    The spend rate is the spend change over the projection window of the budget's
+    period divided by its length, which is only defined once the period is older than
+    the window: spend + (spend - spend offset w) / w * (end - now). The spend is a gauge that
     survives exporter restarts, so no counter reset breaks the difference.
     """
-    window = s.settings.projection_window
-    seconds = f"{s.settings.seconds(window):g}"
     spend = _budget(s, "llm_budget_spend_usd")
-    earlier = _budget(s, "llm_budget_spend_usd", offset=window)
-    start = f"max by (budget, period) ({s.sel('llm_budget_period_start_timestamp_seconds')})"
     end = f"max by (budget, period) ({s.sel('llm_budget_period_end_timestamp_seconds')})"
-    rate = f"(({spend} - {earlier}) / {seconds} and on (budget, period) {start} < time() - {seconds})"
-    return f"{spend} + {rate} * ({end} - time())"
+    rates = []
+    for period, window in sorted(s.settings.projection_windows.items()):
+        seconds = f"{s.settings.seconds(window):g}"
+        now = _budget(s, "llm_budget_spend_usd", period=period)
+        earlier = _budget(s, "llm_budget_spend_usd", offset=window, period=period)
+        start = f"max by (budget, period) ({s.sel('llm_budget_period_start_timestamp_seconds', period=period)})"
+        rates.append(f"(({now} - {earlier}) / {seconds} and on (budget, period) {start} < time() - {seconds})")
+    rate = " or ".join(rates)
+    return f"{spend} + ({rate}) * ({end} - time())"
 
 
 def budget_spend(s: Scope) -> list[Query]:

@@ -41,7 +41,7 @@ class Settings:
     burn_factor: float
     burn_min_spend_usd_per_hour: float
     burn_group_by: tuple[str, ...]
-    projection_window: str
+    projection_windows: dict[str, str]  # budget period -> window of the spend rate
     cache_group_by: tuple[str, ...]
     cache_week_window: str
     cache_week_max_drop: float
@@ -120,7 +120,8 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         burn_factor=float(_get(values, f"{burn}.factor")),
         burn_min_spend_usd_per_hour=float(_get(values, f"{burn}.min_spend_usd_per_hour")),
         burn_group_by=group(f"{burn}.group_by"),
-        projection_window=str(_get(values, "alerts.LLMBudgetProjectedOverrun.window")),
+        projection_windows={str(period): str(window) for period, window in
+                            _get(values, "alerts.LLMBudgetProjectedOverrun.window_by_period").items()},
         cache_group_by=group(f"{cache}.group_by"),
         cache_week_window=str(_get(values, f"{cache}.week_over_week.window")),
         cache_week_max_drop=float(_get(values, f"{cache}.week_over_week.max_drop_points")) / 100,

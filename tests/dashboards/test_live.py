@@ -206,15 +206,18 @@ def finite_values(result: list[dict]) -> list[float]:
 
 
 def projection_possible(stack, library) -> bool:
-    """Tell whether some budget's period is older than the projection window.
+    """Tell whether some budget's period is older than its projection window.
 
     The projection is undefined in the first window of a period, so on the first day
     of a month that is also a Monday no budget of this test projects.
     """
-    window = library.settings.load(VALUES_PATH).projection_window
-    seconds = library.settings.load(VALUES_PATH).seconds(window)
-    older = f'llm_budget_period_start_timestamp_seconds{{job="{JOB}", instance!="history"}} < time() - {seconds:g}'
-    return bool(stack.query(older))
+    settings = library.settings.load(VALUES_PATH)
+    for period, window in settings.projection_windows.items():
+        older = (f'llm_budget_period_start_timestamp_seconds{{job="{JOB}", instance!="history", '
+                 f'period="{period}"}} < time() - {settings.seconds(window):g}')
+        if stack.query(older):
+            return True
+    return False
 
 
 def test_every_panel_query_returns_data(stack, generated, library):
