@@ -135,3 +135,22 @@ def test_invalid_web_config_stops_start(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "is not a bcrypt hash" in result.stderr
+
+
+def test_breaker_listener_over_tls(tmp_path, tls):
+    from tests.breaker.conftest import GATEWAY_TOKEN, make_breaker_config
+
+    web_config = tmp_path / "breaker-web.yml"
+    web_config.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(tls["server"].cert),
+                                                                "key_file": str(tls["server"].key)}}))
+    config = make_breaker_config(tmp_path)
+    breaker_port = free_port()
+    config["breaker"].update({"listen": f"127.0.0.1:{breaker_port}", "web_config_file": str(web_config)})
+    with ExporterProcess(tmp_path / "exporter", config):
+        url = f"https://127.0.0.1:{breaker_port}/api/v1/breaker/keys/key-1"
+        headers = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
+        response = requests.get(url, headers=headers, verify=str(tls["ca"].pair.cert), timeout=5)
+        assert response.status_code == 200
+        assert response.json() == {"allowed": True}
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(url.replace("https://", "http://"), headers=headers, timeout=5)
