@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run sample test test-fast lint generate bench rules dashboards-json dashboards backtest clean
+.PHONY: help venv run sample test test-fast lint generate bench rules dashboards-json dashboards manifests demo backtest clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -41,24 +41,34 @@ lint: venv ## Check the config example, that generated files are current, and th
 	$(EXPORTER) check-config examples/config.yaml
 	$(EXPORTER) rules --check
 	$(EXPORTER) dashboards --output tests/dashboards/golden --check
+	$(BIN)/python deploy/kubernetes/render.py --check
 	promtool check rules alert_rules/rendered/llm-cost.rules.yml
 
-generate: venv ## Regenerate the rendered rules, the dashboard snapshots and their ConfigMap
+generate: venv ## Regenerate the rendered rules, the dashboard snapshots, their ConfigMap and the overlays
 	$(EXPORTER) rules
 	$(EXPORTER) dashboards --output tests/dashboards/golden
+	$(BIN)/python deploy/kubernetes/render.py
 
 bench: venv ## Run the benchmarks and print their results (recorded in benchmarks/README.md)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_formats.py
 
-rules: venv ## Render alert_rules/ into alert_rules/rendered/ and deploy/
+rules: venv ## Render alert_rules/ into alert_rules/rendered/ and deploy/, then the overlays
 	$(EXPORTER) rules
+	$(MAKE) --no-print-directory manifests
 
-dashboards-json: venv ## Generate the Grafana dashboards into build/dashboards/
+dashboards-json: venv ## Generate the Grafana dashboards into build/dashboards/ and their ConfigMap
 	$(EXPORTER) dashboards --output build/dashboards
+	$(MAKE) --no-print-directory manifests
 
 dashboards: venv ## Generate the dashboards and push them to GRAFANA_URL
 	$(EXPORTER) dashboards --output build/dashboards --push
+
+manifests: venv ## Render the Kubernetes overlays into deploy/kubernetes/rendered/ (needs kubectl)
+	$(BIN)/python deploy/kubernetes/render.py
+
+demo: venv ## Run the local demo stack: a runaway agent loop pages and opens the breaker (Ctrl-C stops it)
+	$(BIN)/python deploy/demo/demo.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache

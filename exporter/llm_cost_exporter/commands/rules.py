@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "VALUE is parsed as YAML; repeatable")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"folder for {RULES_FILE} (default: {DEFAULT_OUTPUT_DIR})")
-    parser.add_argument("--prometheus-rule", type=Path, default=DEFAULT_PROMETHEUS_RULE,
+    parser.add_argument("--prometheus-rule", type=_optional_path, default=DEFAULT_PROMETHEUS_RULE,
                         help=f"path of the PrometheusRule resource (default: {DEFAULT_PROMETHEUS_RULE}); "
                              "an empty string skips it")
     parser.add_argument("--check", action="store_true",
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     outputs = [(args.output_dir / RULES_FILE, rendered.rules_text)]
-    if str(args.prometheus_rule):
+    if args.prometheus_rule is not None:
         outputs.append((args.prometheus_rule, rendered.prometheus_rule_text))
 
     if args.check:
@@ -87,3 +87,8 @@ def run(args: argparse.Namespace) -> int:
     names = rendered.alert_names()
     log.info("rendered %d groups with %d alerts", len(rendered.groups), len(names))
     return 0
+
+
+def _optional_path(value: str) -> Path | None:
+    """Parse a path option where an empty string means "do not write this file"."""
+    return Path(value) if value else None
