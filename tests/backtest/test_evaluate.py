@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from llm_cost_exporter.backtest.evaluate import apply_for, evaluate_rules
-from llm_cost_exporter.backtest.prometheus import backfill
+from llm_cost_exporter.backtest.prometheus import PrometheusServer, backfill
 from llm_cost_exporter.backtest.rules import parse_prometheus_duration, parse_rules
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z, a multiple of every evaluation interval used here
@@ -154,3 +154,18 @@ def test_synthetic_firing_times(tmp_path):
                                                                                      3 * HOUR + 8 * MINUTE)
     assert firings["DemoSecondLevel"].start - T0 == 2 * HOUR + 3 * MINUTE
     assert firings["DemoRecorded"].labels == {"job": "demo", "severity": "page", "alertname": "DemoRecorded"}
+
+
+@pytest.mark.slow
+@needs_prometheus
+def test_query_survives_prometheus_restart(tmp_path):
+    samples = tmp_path / "demo.om"
+    samples.write_text(f'demo_requests_total{{job="demo"}} 1 {T0}\n'
+                       f'demo_requests_total{{job="demo"}} 61 {T0 + 60}\n# EOF\n')
+    backfill(samples, tmp_path / "data")
+    with PrometheusServer(tmp_path, tmp_path / "data") as server:
+        server.process.terminate()  # as a `pkill -x prometheus` elsewhere on the machine would
+        server.process.wait()
+        result = server.query_range("demo_requests_total", T0, T0 + 60, 60)
+        assert server.restarts == 1
+    assert list(result.values()) == [[(T0, 1.0), (T0 + 60, 61.0)]]

@@ -26,7 +26,7 @@ SOURCE_NAME = "backtest"
 # Lines handed to the ingestor at a time.
 INGEST_BATCH = 4096
 # Seconds of event time between recomputations of the per-user spend quantiles. A live
-# exporter recomputes them at most every 10 s of wall-clock time; over a 24h window a
+# exporter recomputes them at most every 10 s of wall-clock time. Over a 24h window a
 # 10-minute-old quantile differs little, and sorting every user's spend at every scrape
 # would take a third of the replay.
 USER_REFRESH_SECONDS = 600.0
@@ -80,7 +80,7 @@ class OpenMetricsWriter:
 class Replay:
     """Ingests events in event time and scrapes the exporter every `step` seconds into a writer.
 
-    A scrape at time t sees every event with ts < t, after the aggregator has advanced its
+    A scrape at time t includes every event with ts < t, after the aggregator has advanced its
     windows, budget periods and request closing to t, as a live exporter would. Each
     scrape also writes `up` = 1 for the target and the source's health, as `serve` does.
     """
@@ -130,25 +130,27 @@ class Replay:
         """Ingest `events` (in non-decreasing event time) and scrape up to `end`; return the samples written.
 
         Each checkpoint `(time, callback)` calls `callback(self)` once, before the first
-        event at or after `time` is ingested and after every scrape before it.
+        event at or after `time` is ingested and after every scrape before it. A callback
+        may lower `self.end` to stop the replay earlier.
         """
+        self.end = end
         checkpoints = sorted(checkpoints, key=lambda item: item[0])
         dumps = orjson.dumps
         pending = self.pending
         for ts, record in events:
             while checkpoints and ts >= checkpoints[0][0]:
                 checkpoints.pop(0)[1](self)
-            while ts >= self.scrape_at and self.scrape_at <= end:
+            while ts >= self.scrape_at and self.scrape_at <= self.end:
                 self.scrape(self.scrape_at)
                 self.scrape_at += self.step
-            if self.scrape_at > end:
+            if self.scrape_at > self.end:
                 break
             record["ts"] = ts
             pending.append(dumps(record))
             if len(pending) >= INGEST_BATCH:
                 self.ingestor.ingest(pending)
                 pending.clear()
-        while self.scrape_at <= end:
+        while self.scrape_at <= self.end:
             self.scrape(self.scrape_at)
             self.scrape_at += self.step
         self.writer.close()

@@ -1,7 +1,7 @@
 """A Prometheus server on a backfilled TSDB, and promtool's backfill, for backtests.
 
-Prometheus listens on a free loopback port, scrapes nothing and evaluates no rules: it only
-answers range queries over the blocks that `promtool tsdb create-blocks-from openmetrics`
+Prometheus listens on a free loopback port, scrapes nothing and evaluates no rules. It only
+serves range queries over the blocks that `promtool tsdb create-blocks-from openmetrics`
 wrote into its data directory. Prometheus reads new blocks at start, so each backfill
 happens while it is stopped.
 """
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # Prometheus rejects range queries with more points than this per series.
 MAX_POINTS_PER_QUERY = 11_000
 STARTUP_TIMEOUT_SECONDS = 120.0
+# Restarts of a Prometheus that died during a query, such as one ended by a
+# `pkill -x prometheus` elsewhere on a shared machine, before the backtest gives up.
+MAX_RESTARTS = 3
 
 
 class BacktestToolError(RuntimeError):
@@ -65,12 +68,17 @@ class PrometheusServer:
     def __init__(self, workdir: Path, data_dir: Path) -> None:
         self.workdir = workdir
         self.data_dir = data_dir
+        self.session = requests.Session()
+        self.restarts = 0
+        self._log = open(workdir / "prometheus.log", "ab")
+        self._start()
+
+    def _start(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.session = requests.Session()
-        config = workdir / "prometheus.yml"
+        config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  evaluation_interval: 1m\nscrape_configs: []\n")
-        self._log = open(workdir / "prometheus.log", "ab")
+        data_dir = self.data_dir
         self.process = subprocess.Popen(
             [
                 require_binary("prometheus"),
@@ -116,19 +124,33 @@ class PrometheusServer:
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(end, chunk_start + chunk)
-            response = self.session.post(
-                f"{self.url}/api/v1/query_range",
-                data={"query": expr, "start": repr(chunk_start), "end": repr(chunk_end), "step": repr(step)},
-                timeout=1800,
-            )
-            body = response.json()
+            body = self._post_query({"query": expr, "start": repr(chunk_start), "end": repr(chunk_end),
+                                     "step": repr(step)})
             if body.get("status") != "success":
-                raise BacktestToolError(f"query failed: {body.get('error', response.text[:500])}\n  query: {expr}")
+                raise BacktestToolError(f"query failed: {body.get('error', body)}\n  query: {expr}")
             for result in body["data"]["result"]:
                 key = tuple(sorted(result["metric"].items()))
                 series.setdefault(key, []).extend((float(t), float(v)) for t, v in result["values"])
             chunk_start = chunk_end + step
         return series
+
+    def _post_query(self, data: dict[str, str]) -> dict:
+        """POST a range query; restart Prometheus and retry when it died during the query."""
+        while True:
+            try:
+                return self.session.post(f"{self.url}/api/v1/query_range", data=data, timeout=1800).json()
+            except requests.ConnectionError as err:
+                try:
+                    self.process.wait(timeout=30)  # a SIGTERM lets it shut down for a few seconds
+                except subprocess.TimeoutExpired:
+                    raise BacktestToolError(f"prometheus failed during a query: {err}") from err
+                if self.restarts >= MAX_RESTARTS:
+                    raise BacktestToolError(f"prometheus exited during a query {self.restarts + 1} times: "
+                                            f"{err}") from err
+                self.restarts += 1
+                log.warning("prometheus on port %d exited with code %s during a query; restarting it (%d of %d)",
+                            self.port, self.process.returncode, self.restarts, MAX_RESTARTS)
+                self._start()
 
     def stop(self) -> None:
         if self.process.poll() is None:

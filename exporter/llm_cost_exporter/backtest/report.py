@@ -20,7 +20,7 @@ def _seconds(value: float | None) -> int | None:
 
 
 def result_document(result: ScenarioResult) -> dict:
-    """The JSON form of one scenario: every time is in Unix seconds."""
+    """Build the JSON form of one scenario, with every time in Unix seconds."""
     settings = result.settings
     met, reason = result.verdict()
     earliest = result.earliest()
@@ -39,7 +39,7 @@ def result_document(result: ScenarioResult) -> dict:
         "onset": _seconds(result.onset),
         "start": _seconds(settings.start),
         "month_start": _seconds(settings.month_start),
-        "end": _seconds(settings.end),
+        "end": _seconds(result.end),
         "alerts": alerts,
         "false_alerts_before_onset": [
             {"alert": f.alert, "severity": f.severity, "first_firing": _seconds(f.start), "labels": f.labels}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -18,7 +19,7 @@ from ..config.models import Config
 from ..workloads.generator import WorkloadGenerator
 from ..workloads.profile import Profile, load_profile
 from ..workloads.timestamps import parse_rfc3339
-from .evaluate import Evaluation, Firing, evaluate_rules
+from .evaluate import Evaluation, Firing, SharedHistory, evaluate_rules, link_blocks
 from .exposition import OpenMetricsWriter, Replay
 from .prometheus import BacktestToolError, PrometheusServer, backfill
 from .rules import RuleSet
@@ -66,8 +67,9 @@ class Settings:
 
 
 # The default profile at 0.25 requests per second with 5% weekly growth spends about
-# 13,000 USD in March 2026 (measured with seed 1), so 18,000 USD is a budget that a
-# normal month stays well inside and 20% weekly growth overruns.
+# 13,000 USD in March 2026 (an estimate from the profile's 830 USD a Monday at 0.5
+# requests per second). A normal month stays well inside 18,000 USD, and 20% weekly
+# growth overruns it.
 BUDGET_USD_PER_REQUEST_RATE = 72_000.0
 
 
@@ -76,6 +78,8 @@ class ScenarioResult:
     scenario: BacktestScenario
     settings: Settings
     onset: float | None
+    # End of the evaluated period: the month's end, or sooner after the onset (see `scenario_end`).
+    end: float
     evaluation: Evaluation
     static_80_percent: float | None
     budget_crossed: float | None
@@ -86,7 +90,7 @@ class ScenarioResult:
 
     def firings_in_month(self) -> list[Firing]:
         return [f for f in self.evaluation.firings
-                if (f.end is None or f.end > self.settings.month_start) and f.start <= self.settings.end]
+                if (f.end is None or f.end > self.settings.month_start) and f.start <= self.end]
 
     def firings_after_onset(self) -> list[Firing]:
         begin = self.onset if self.onset is not None else self.settings.month_start
@@ -111,7 +115,7 @@ class ScenarioResult:
         return None
 
     def verdict(self) -> tuple[bool, str]:
-        """Whether the rules met the scenario's acceptance, and why."""
+        """Return whether the rules met the scenario's acceptance criterion, and why."""
         name = self.scenario.name
         if name == "baseline":
             pages = [f for f in self.firings_in_month() if f.severity == "page"]
@@ -145,6 +149,17 @@ def format_delay(seconds: float) -> str:
     return f"{seconds / DAY:.1f} d"
 
 
+# A failure scenario is evaluated until this long after its acceptance deadline (or the
+# month's end), because nothing after it changes the result and replaying it costs time.
+EVALUATION_MARGIN_SECONDS = DAY
+
+
+def scenario_end(scenario: BacktestScenario, onset: float | None, settings: Settings) -> float:
+    if scenario.expectation is None or onset is None:
+        return settings.end
+    return min(settings.end, onset + scenario.expectation.within + EVALUATION_MARGIN_SECONDS)
+
+
 def format_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -156,7 +171,7 @@ def next_month_start(ts: float) -> float:
 
 
 def exporter_config(ruleset: RuleSet, settings: Settings) -> Config:
-    """The exporter settings of a backtest: one monthly budget over all spend.
+    """Build the exporter settings of a backtest, with one monthly budget over all spend.
 
     Only the rolling windows that the rules select are kept, because summarizing every
     user's spend for unused windows dominates the replay time.
@@ -176,23 +191,46 @@ def first_time(server: PrometheusServer, expr: str, start: float, end: float, st
     return min(times) if times else None
 
 
+@dataclass(frozen=True)
 class _Branch:
-    """Where a scenario's replay leaves the shared baseline replay."""
+    """A branch point: where a scenario's replay leaves the shared baseline replay."""
 
-    def __init__(self, name: str, at: float, onset: float | None) -> None:
-        self.name = name
-        self.at = at
-        self.onset = onset
+    name: str
+    at: float
+    onset: float
+    end: float
+
+
+class _Slots:
+    """At most `jobs` processes replay or evaluate at once; the others wait here."""
+
+    def __init__(self, jobs: int) -> None:
+        self._semaphore = multiprocessing.get_context("fork").Semaphore(jobs)
+
+    def acquire(self) -> None:
+        self._semaphore.acquire()
+
+    def release(self) -> None:
+        self._semaphore.release()
+
+    def __enter__(self) -> "_Slots":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
 
 def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: Settings = Settings(),
                   jobs: int = 1, profile: Profile | None = None, keep_tsdb: bool = False) -> list[ScenarioResult]:
     """Run the scenarios `names` and return their results in that order.
 
-    Every scenario is the baseline until its onset, and the generator and the aggregator are
-    deterministic, so one baseline replay serves all of them: at each onset the process
-    forks, and the child switches to the scenario's failure and replays only the rest of
-    the period. At most `jobs` processes replay or evaluate at once.
+    Every scenario is the baseline until its onset, and the generator, the aggregator and
+    the rules are deterministic. So one baseline replay serves all of them. At each onset
+    the process forks, and the child switches to the scenario's failure and replays only
+    the rest of the period. The baseline's TSDB blocks, recorded series and alert results
+    are cut at the onsets, and each child reuses those before its onset and evaluates the
+    rules only after it. At most `jobs` processes replay or evaluate at once.
     """
     for name in names:
         if name not in SCENARIOS:
@@ -202,77 +240,75 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
 
-    branches = []
-    for name in names:
-        scenario = SCENARIOS[name]
-        if scenario.change is None:
-            continue
-        if scenario.from_warmup:
-            onset = settings.start
-        else:
-            offset = settings.onset_offset if settings.onset_offset is not None else scenario.onset_offset
-            onset = settings.month_start + offset
-        if not settings.start <= onset < settings.end:
-            raise ValueError(f"the onset of {name} at {format_time(onset)} lies outside the backtest period "
-                             f"{format_time(settings.start)} to {format_time(settings.end)}; "
-                             "choose another onset offset or more days")
-        branches.append(_Branch(name, onset, onset))
+    branches = [_branch(name, settings) for name in names if SCENARIOS[name].change is not None]
     branches.sort(key=lambda branch: branch.at)
+    history = SharedHistory(workdir / "shared", sorted({branch.at for branch in branches}))
+    history.root.mkdir()
+    # Without the baseline in the results, the shared replay only has to reach the last onset.
+    trunk_end = settings.end if "baseline" in names or not branches else branches[-1].at
 
     timeline = ScenarioTimeline(profile, settings.start, None, None)
     generator = WorkloadGenerator(timeline, settings.seed, settings.start)
     trunk_dir = workdir / "baseline"
     trunk_dir.mkdir()
-    out = open(trunk_dir / "exporter.om", "wb")
-    replay = Replay(exporter_config(ruleset, settings), OpenMetricsWriter(out, TARGET_LABELS), settings.start,
-                    settings.step, ruleset.raw_names())
+    segment_files = [trunk_dir / f"exporter-segment{index}.om" for index in range(len(history.boundaries) + 1)]
+    replay = Replay(exporter_config(ruleset, settings),
+                    OpenMetricsWriter(open(segment_files[0], "wb"), TARGET_LABELS),
+                    settings.start, settings.step, ruleset.raw_names())
+    slots = _Slots(jobs)
     children: dict[int, str] = {}
-    role = {"name": "baseline", "dir": trunk_dir, "onset": None}
-    last_branch = branches[-1].at if branches else None
-
-    class TrunkDone(Exception):
-        pass
+    state = {"segment": 0, "branch": None, "forked_at": 0.0}
 
     def branch_off(branch: _Branch):
         def callback(current: Replay) -> None:
-            if role["name"] != "baseline":
+            if state["branch"] is not None:
                 return  # a child passes the later branch points of its siblings
             current.writer.out.flush()
-            prefix_bytes = current.writer.out.tell()
             pid = os.fork()
             if pid == 0:
-                _become_branch(current, timeline, branch, workdir / branch.name, trunk_dir / "exporter.om",
-                               prefix_bytes, role)
+                state["branch"] = branch
+                current.writer.out = open(workdir / branch.name / "exporter.om", "wb")
+                current.end = branch.end
+                timeline.failure = SCENARIOS[branch.name].change
+                timeline.onset = branch.onset
+                timeline.reset()
+                slots.acquire()  # released by _run_branch
+                state["forked_at"] = time.monotonic()
                 return
             children[pid] = branch.name
-            # This process replays too, so it counts as one of the `jobs`.
-            while len(children) > jobs - 1:
-                finished, _ = os.waitpid(-1, 0)
-                children.pop(finished, None)
-            if branch.at == last_branch and "baseline" not in names:
-                raise TrunkDone
+            index = state["segment"]
+            if index >= len(history.boundaries) or branch.at != history.boundaries[index]:
+                return  # a second scenario with the same onset: the segment is already cut
+            state["segment"] += 1
+            current.writer.out.write(b"# EOF\n")
+            current.writer.out.close()
+            current.writer.out = open(segment_files[state["segment"]], "wb")
         return callback
 
+    for branch in branches:
+        (workdir / branch.name).mkdir()
     began = time.monotonic()
+    events = generator.events(end=settings.end)
+    checkpoints = [(branch.at, branch_off(branch)) for branch in branches]
+    slots.acquire()
+    replay.run(events, trunk_end, checkpoints)
+    if state["branch"] is not None:
+        _run_branch(state["branch"], replay, ruleset, settings, history, slots, state["forked_at"], keep_tsdb,
+                    workdir)
     try:
-        replay.run(generator.events(end=settings.end), settings.end,
-                   [(branch.at, branch_off(branch)) for branch in branches])
-    except TrunkDone:
-        out.close()
+        results = _finish_trunk(names, replay, segment_files, trunk_dir, history, ruleset, settings, trunk_end,
+                                began, keep_tsdb)
+    except BaseException as err:
+        history.failed_marker.write_text(f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        slots.release()
+    history.ready_marker.touch()
 
-    if role["name"] != "baseline":
-        _finish_child(role, replay, ruleset, settings, began, keep_tsdb)  # never returns
-
-    results: dict[str, ScenarioResult] = {}
-    if "baseline" in names:
-        results["baseline"] = _evaluate(SCENARIOS["baseline"], None, trunk_dir, replay.writer.samples, ruleset,
-                                        settings, {"replay": time.monotonic() - began}, keep_tsdb)
     failures = []
     while children:
         pid, _ = os.waitpid(-1, 0)
         children.pop(pid, None)
-    if (trunk_dir / "exporter.om").exists():
-        (trunk_dir / "exporter.om").unlink()
     for branch in branches:
         path = workdir / branch.name / "result.pickle"
         try:
@@ -284,40 +320,75 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
             failures.append(f"{branch.name}: {outcome}")
         else:
             results[branch.name] = outcome
+    if not keep_tsdb:
+        shutil.rmtree(history.root, ignore_errors=True)
     if failures:
         raise BacktestToolError("backtest failed:\n" + "\n".join(failures))
     return [results[name] for name in names]
 
 
-def _become_branch(replay: Replay, timeline: ScenarioTimeline, branch: _Branch, directory: Path, trunk_file: Path,
-                   prefix_bytes: int, role: dict) -> None:
-    """In the forked child: switch the replay to the scenario and to its own copy of the samples so far."""
-    directory.mkdir(parents=True, exist_ok=True)
-    out = open(directory / "exporter.om", "wb")
-    with open(trunk_file, "rb") as trunk:
-        remaining = prefix_bytes
-        while remaining > 0:
-            chunk = trunk.read(min(remaining, 1 << 22))
-            if not chunk:
-                break
-            out.write(chunk)
-            remaining -= len(chunk)
-    replay.writer.out = out
-    scenario = SCENARIOS[branch.name]
-    timeline.failure = scenario.change
-    timeline.onset = branch.onset
-    timeline.reset()
-    role.update(name=branch.name, dir=directory, onset=branch.onset)
+def _branch(name: str, settings: Settings) -> _Branch:
+    scenario = SCENARIOS[name]
+    if scenario.from_warmup:
+        onset = settings.start
+    else:
+        offset = settings.onset_offset if settings.onset_offset is not None else scenario.onset_offset
+        onset = settings.month_start + offset
+    if not settings.start <= onset < settings.end:
+        raise ValueError(f"the onset of {name} at {format_time(onset)} lies outside the backtest period "
+                         f"{format_time(settings.start)} to {format_time(settings.end)}; "
+                         "choose another onset offset or more days")
+    return _Branch(name, onset, onset, scenario_end(scenario, onset, settings))
 
 
-def _finish_child(role: dict, replay: Replay, ruleset: RuleSet, settings: Settings, began: float,
-                  keep_tsdb: bool) -> None:
-    """Evaluate the child's scenario, store its result for the parent and exit the process."""
-    directory: Path = role["dir"]
+def _finish_trunk(names, replay: Replay, segment_files: list[Path], trunk_dir: Path, history: SharedHistory,
+                  ruleset: RuleSet, settings: Settings, trunk_end: float, began: float,
+                  keep_tsdb: bool) -> dict[str, ScenarioResult]:
+    """Backfill the baseline's segments, evaluate the rules over them and share the results."""
+    replay.writer.out.close()  # Replay.run has written its `# EOF`
+    timings = {"replay": time.monotonic() - began}
+    began = time.monotonic()
+    data_dir = trunk_dir / "data"
+    for index, path in enumerate(segment_files):
+        if path.exists():
+            if path.stat().st_size > len(b"# EOF\n"):
+                segment = history.segment_dir("exporter", index)
+                backfill(path, segment)
+                link_blocks(segment, data_dir)
+            path.unlink()
+    timings["backfill"] = time.monotonic() - began
+    result = _evaluate(SCENARIOS["baseline"], None, trunk_end, trunk_dir, replay.writer.samples, ruleset, settings,
+                       timings, keep_tsdb, share=history)
+    return {"baseline": result} if "baseline" in names else {}
+
+
+def _run_branch(branch: _Branch, replay: Replay, ruleset: RuleSet, settings: Settings, history: SharedHistory,
+                slots: _Slots, began: float, keep_tsdb: bool, workdir: Path) -> None:
+    """In a forked child, after its replay: evaluate the scenario, store the result and exit.
+
+    The child holds a slot on entry, taken when it forked.
+    """
+    directory = workdir / branch.name
+    data_dir = directory / "data"
     code = 0
     try:
-        result = _evaluate(SCENARIOS[role["name"]], role["onset"], directory, replay.writer.samples, ruleset,
-                           settings, {"replay": time.monotonic() - began}, keep_tsdb)
+        try:
+            replay.writer.out.close()
+            timings = {"replay": time.monotonic() - began}
+            began = time.monotonic()
+            backfill(directory / "exporter.om", data_dir)
+            (directory / "exporter.om").unlink()
+            timings["backfill"] = time.monotonic() - began
+        finally:
+            slots.release()  # taken at the fork
+        resume_from = None
+        if branch.at > settings.start:
+            history.wait_ready()
+            history.link_into(data_dir, branch.at)
+            resume_from = (history, branch.at)
+        with slots:
+            result = _evaluate(SCENARIOS[branch.name], branch.onset, branch.end, directory, replay.writer.samples,
+                               ruleset, settings, timings, keep_tsdb, resume_from=resume_from)
         payload = pickle.dumps(result)
     except BaseException as err:  # reported by the parent, which has the terminal
         payload = pickle.dumps(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
@@ -327,14 +398,11 @@ def _finish_child(role: dict, replay: Replay, ruleset: RuleSet, settings: Settin
     os._exit(code)
 
 
-def _evaluate(scenario: BacktestScenario, onset: float | None, directory: Path, samples: int, ruleset: RuleSet,
-              settings: Settings, timings: dict[str, float], keep_tsdb: bool) -> ScenarioResult:
-    raw = directory / "exporter.om"
+def _evaluate(scenario: BacktestScenario, onset: float | None, end: float, directory: Path, samples: int,
+              ruleset: RuleSet, settings: Settings, timings: dict[str, float], keep_tsdb: bool,
+              resume_from: tuple[SharedHistory, float] | None = None,
+              share: SharedHistory | None = None) -> ScenarioResult:
     data_dir = directory / "data"
-    began = time.monotonic()
-    backfill(raw, data_dir)
-    raw.unlink()
-    timings["backfill"] = time.monotonic() - began
 
     month = settings.month_start
     baselines: dict[str, object] = {}
@@ -343,14 +411,15 @@ def _evaluate(scenario: BacktestScenario, onset: float | None, directory: Path, 
         budget = f'llm_budget_spend_usd{{budget="{BUDGET_NAME}"}}'
         limit = f'llm_budget_usd{{budget="{BUDGET_NAME}"}}'
         baselines["static"] = first_time(server, f"{budget} >= {STATIC_BUDGET_SHARE} * {limit}",
-                                         month, settings.end, 60.0)
-        baselines["crossed"] = first_time(server, f"{budget} >= {limit}", month, settings.end, 60.0)
+                                         month, end, 60.0)
+        baselines["crossed"] = first_time(server, f"{budget} >= {limit}", month, end, 60.0)
         series = server.query_range('sum(rate(llm_cost_usd_total{job="llm-cost-exporter"}[1h])) * 3600',
-                                    settings.start, settings.end, CHART_STEP_SECONDS)
+                                    settings.start, end, CHART_STEP_SECONDS)
         baselines["spend_rate"] = next(iter(series.values()), [])
 
     began = time.monotonic()
-    evaluation = evaluate_rules(ruleset, directory, data_dir, settings.start, settings.end, measure_baselines)
+    evaluation = evaluate_rules(ruleset, directory, data_dir, settings.start, end, measure_baselines,
+                                resume_from=resume_from, share=share)
     timings["rules"] = time.monotonic() - began
     timings.update({f"rules: {key}": value for key, value in evaluation.timings.items()})
     if not keep_tsdb:
@@ -360,6 +429,7 @@ def _evaluate(scenario: BacktestScenario, onset: float | None, directory: Path, 
         scenario=scenario,
         settings=settings,
         onset=onset,
+        end=end,
         evaluation=evaluation,
         static_80_percent=baselines["static"],
         budget_crossed=baselines["crossed"],

@@ -3,7 +3,7 @@
 Each scenario starts with a warm-up (by default a week) so that week-long baselines and
 `offset 1w` comparisons have history, as on an exporter that has run for a while. The
 failure changes the profile from its onset, which is fixed per scenario relative to the
-start of the evaluated month; the workload's own failure functions are reused where
+start of the evaluated month. The workload's own failure functions are reused where
 they match the failure described here.
 """
 
@@ -34,13 +34,15 @@ def baseline_change(profile: Profile, elapsed: float) -> Profile:
     return profile.model_copy(update={"rate_multiplier": profile.rate_multiplier * factor, "cohorts": cohorts})
 
 
-HEAVY_TOKEN_MULTIPLIER = 40.0
-
-
 def heavy_users(profile: Profile, elapsed: float) -> Profile:
-    """Add five users to the largest cohort who send 15% of its requests, each costing 40x a median request."""
+    """Add 400 users to the largest cohort who send 20% of its requests with 6x larger prompts.
+
+    NOTE: each of them makes about 6 requests a day at 6x the tokens, which is about 40x the
+    spend of a median active user of the default profile's free cohort (about one request a
+    day). That ratio is an estimate from the profile's rates, not a measured quantile.
+    """
     target = max(profile.cohorts, key=lambda c: c.weight)
-    heavy = HeavyUsers(count=5, request_share=0.15, token_multiplier=HEAVY_TOKEN_MULTIPLIER)
+    heavy = HeavyUsers(count=400, request_share=0.2, token_multiplier=6.0)
     cohorts = tuple(c.model_copy(update={"heavy_users": heavy}) if c is target else c for c in profile.cohorts)
     return profile.model_copy(update={"cohorts": cohorts})
 
@@ -64,20 +66,20 @@ def campaign_surge(profile: Profile, elapsed: float) -> Profile:
     return profile.model_copy(update={"rate_multiplier": profile.rate_multiplier * surged_total / total})
 
 
-LOOP_START_PROBABILITY = 0.02
-LOOP_DAILY_GROWTH = 1.7
-LOOP_MAX_PROBABILITY = 0.6
-LOOP_MODEL_CALLS = 60
+LOOP_START_PROBABILITY = 0.1
+LOOP_FULL_SECONDS = 11 * DAY
+LOOP_MODEL_CALLS = 80
 
 
 def agent_loop(profile: Profile, elapsed: float) -> Profile:
-    """Make requests of the deepest agent workflow loop for 60 model calls, 1.7x more often each day.
+    """Make requests of the deepest agent workflow recurse for 80 model calls, from 10% of them to all in 11 days.
 
-    From 2% of that workflow's requests at onset to 60% after about seven days: the loop's
-    spend grows several hundredfold over eleven days, as in a recursive agent loop.
+    The workflow's spend jumps at the onset, as a recursive loop's does within minutes, and
+    keeps growing: from several times its normal spend to dozens of times over eleven days.
     """
     feature, intent = deepest_agent_intent(profile)
-    probability = min(LOOP_MAX_PROBABILITY, LOOP_START_PROBABILITY * LOOP_DAILY_GROWTH ** (elapsed / DAY))
+    progress = min(1.0, elapsed / LOOP_FULL_SECONDS)
+    probability = LOOP_START_PROBABILITY + progress * (1.0 - LOOP_START_PROBABILITY)
     return replace_intent(profile, feature.name, intent.name,
                           loop=AgentLoop(probability=probability, model_calls=LOOP_MODEL_CALLS))
 
@@ -133,7 +135,7 @@ def output_mix_shift(profile: Profile, elapsed: float) -> Profile:
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the rules must do: fire an alert of at least `severity` within `within` seconds of onset."""
+    """Acceptance criterion: an alert of at least `severity` within `within` seconds of the onset."""
 
     severity: str  # "page", "ticket" or "any"
     within: float
@@ -200,11 +202,11 @@ SCENARIOS: dict[str, BacktestScenario] = {
     for scenario in (
         BacktestScenario("baseline", "5% weekly growth, seasonality and a steady heavy cohort; no incident",
                          None, None, None),
-        BacktestScenario("heavy-users", "in week three, five users of the largest cohort with 40x costlier requests",
+        BacktestScenario("heavy-users", "in week three, 400 users of the largest cohort each spend about 40x its median",
                          heavy_users, _at(16, 10), Expectation("ticket", 2 * DAY, "a ticket within 2 days")),
         BacktestScenario("campaign-surge", "5x traffic on the deepest agent workflow for three days",
                          campaign_surge, _at(24, 9), Expectation("any", HOUR, "an alert within 1 hour")),
-        BacktestScenario("agent-loop", "a recursive agent loop whose spend grows 1.7x a day",
+        BacktestScenario("agent-loop", "a recursive agent loop in the deepest workflow, growing for 11 days",
                          agent_loop, _at(20, 14), Expectation("page", 0.5 * HOUR, "a page within 30 minutes")),
         BacktestScenario("retry-storm", "the busiest provider times out 60% of calls, up to 10 attempts",
                          retry_storm, _at(26, 13), Expectation("any", HOUR, "an alert within 1 hour")),
