@@ -141,38 +141,56 @@ def write_report(results: list[ScenarioResult], output: Path, elapsed: float) ->
 
 
 def write_chart(result: ScenarioResult, path: Path) -> None:
-    """Draw the spend rate with the onset and every alert's first firing after it."""
+    """Draw the spend rate with the onset and every alert's first firing after it.
+
+    The upper panel shows the evaluated month, and the lower one the day around the onset,
+    where the firings of a fast alert would otherwise overlap the onset.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+
+    month_start = result.settings.month_start
+    onset = result.onset if result.onset is not None and result.onset >= month_start else None
+    panels = 2 if onset is not None else 1
+    figure, axes_list = pyplot.subplots(panels, 1, figsize=(11, 4.2 * panels), dpi=100, squeeze=False)
+    _draw_panel(axes_list[0][0], result, month_start, result.end, "%b %d", legend=True)
+    if onset is not None:
+        _draw_panel(axes_list[1][0], result, onset - 6 * 3600, min(result.end, onset + 18 * 3600), "%d %H:%M",
+                    legend=False)
+    met, reason = result.verdict()
+    figure.suptitle(f"{result.scenario.name}: {result.scenario.description}\n"
+                    f"{'met' if met else 'NOT met'}: {reason}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def _draw_panel(axes, result: ScenarioResult, start: float, end: float, time_format: str, legend: bool) -> None:
     from matplotlib.dates import DateFormatter
 
     def when(ts: float) -> datetime:
         return datetime.fromtimestamp(ts, tz=timezone.utc)
 
-    figure, axes = pyplot.subplots(figsize=(11, 4.5), dpi=100)
-    month_start = result.settings.month_start
-    points = [(t, v) for t, v in result.spend_rate if t >= month_start]
+    points = [(t, v) for t, v in result.spend_rate if start <= t <= end]
     axes.plot([when(t) for t, _ in points], [v for _, v in points], color="#1f77b4", linewidth=0.8,
               label="spend rate (USD/h, 1h window)")
-    if result.onset is not None and result.onset >= month_start:
+    if result.onset is not None and start <= result.onset <= end:
         axes.axvline(when(result.onset), color="black", linestyle="--", linewidth=1.5, label="onset")
     colors = {"page": "#d62728", "ticket": "#ff7f0e"}
     for index, (name, firing) in enumerate(result.first_after_onset().items()):
-        axes.axvline(when(firing.start), color=colors.get(firing.severity, "grey"), linewidth=1.2,
-                     linestyle=(0, (1 + index % 3, 1)), label=f"{name} ({firing.severity})")
+        if start <= firing.start <= end:
+            axes.axvline(when(firing.start), color=colors.get(firing.severity, "grey"), linewidth=1.2,
+                         linestyle=(0, (1 + index % 3, 1)), label=f"{name} ({firing.severity})")
     for firing in result.firings_before_onset():
-        axes.axvline(when(firing.start), color="grey", linewidth=0.8, alpha=0.6)
-    if result.static_80_percent is not None:
+        if start <= firing.start <= end:
+            axes.axvline(when(firing.start), color="grey", linewidth=0.8, alpha=0.6)
+    if result.static_80_percent is not None and start <= result.static_80_percent <= end:
         axes.axvline(when(result.static_80_percent), color="#2ca02c", linewidth=1.2, label="static 80% of budget")
-    met, reason = result.verdict()
-    axes.set_title(f"{result.scenario.name}: {result.scenario.description}\n"
-                   f"{'met' if met else 'NOT met'}: {reason}", fontsize=9)
+    axes.set_xlim(when(start), when(end))
     axes.set_ylabel("USD per hour")
-    axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
+    axes.xaxis.set_major_formatter(DateFormatter(time_format))
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
+    if legend:
+        axes.legend(fontsize=7, loc="upper left")
