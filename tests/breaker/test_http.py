@@ -193,6 +193,20 @@ def test_check_endpoint_needs_a_spender(exporter):
     assert "X-LLM-Api-Key-Id, X-LLM-Feature" in response.json()["error"]
 
 
+@pytest.mark.parametrize("path", ["?deny_status=403", "?feature=", "?deny_status=403&api_key_id="])
+def test_check_query_without_spender_rejected(exporter, path):
+    """A query string that names no spender must not turn a check into an allowed one."""
+    response = check_headers(exporter.url, path)
+    assert response.status_code == 400
+    assert "name the spender" in response.json()["error"]
+
+
+def test_check_endpoint_accepts_query_scope(exporter):
+    post_alerts(exporter.url, firing("by-query"))
+    assert check_headers(exporter.url, "?feature=by-query").status_code == 429
+    assert check_headers(exporter.url, "?feature=calm").status_code == 200
+
+
 def test_check_endpoint_token_required(exporter):
     post_alerts(exporter.url, firing("check-token"))
     response = requests.get(f"{exporter.url}/api/v1/breaker/check",

@@ -216,15 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"open": [_decision_json(decision) for decision in api.breaker.open_keys()]})
             return
         scoped = []
-        if _under(path, CHECK_PATH):
+        by_headers = _under(path, CHECK_PATH)
+        if by_headers:
             for scope in api.scopes:
                 value = self.headers.get(_scope_header(scope))
                 if value:
                     scoped.append((scope, value))
-            if not scoped and "=" not in query:
-                headers = ", ".join(_scope_header(scope) for scope in api.scopes)
-                self._send_json(400, {"error": f"name the spender in at least one header of: {headers}"})
-                return
         else:
             encoded_key = path[len(KEYS_PATH) + 1:]
             if not encoded_key or "/" in encoded_key:
@@ -245,6 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(400, {"error": f"unknown query parameter {name!r}; use deny_status or one "
                                                f"of the breaker scopes: {', '.join(api.scopes)}"})
                 return
+        if by_headers and not scoped:
+            # A check that names no spender must not pass as allowed: nginx and Envoy would let
+            # every request through when their header mapping is missing.
+            headers = ", ".join(_scope_header(scope) for scope in api.scopes)
+            self._send_json(400, {"error": f"name the spender in at least one header of: {headers}, "
+                                           f"or a query parameter of: {', '.join(api.scopes)}"})
+            return
         decision = api.breaker.check(scoped)
         if decision.allowed:
             self._send(200, b'{"allowed":true}', "application/json")
