@@ -20,6 +20,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +106,20 @@ class _PagerHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         pass
+
+
+def clean_workdir(workdir: Path) -> None:
+    """Remove what a previous run left, so that each run starts afresh.
+
+    A kept Alertmanager notification log would treat this run's page as already sent
+    within the pager's repeat interval, and kept exporter state would continue the last run.
+    """
+    for stale in ("gateway.jsonl", "exporter", "prometheus", "alertmanager"):
+        path = workdir / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def generate_log(workdir: Path, timings: Timings) -> Path:
@@ -197,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = FAST if args.fast else NORMAL
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("gateway.jsonl", "exporter/state.db", "exporter/state.db-wal", "exporter/state.db-shm"):
-        (workdir / stale).unlink(missing_ok=True)
+    clean_workdir(workdir)
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -234,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"""
 [demo] running; open:
-  Prometheus alerts     {prometheus.url}/alerts
+  Prometheus alerts     {prometheus.url}/classic/alerts   (or {prometheus.url}/api/v1/alerts)
   burn rate graph       {prometheus.url}/graph?g0.expr=feature%3Allm_cost_usd%3Arate{timings.short_window}%20*%203600&g0.tab=0&g0.range_input=15m
   Alertmanager          {alertmanager.url}/#/alerts
   exporter metrics      {exporter.url}/metrics

@@ -55,3 +55,22 @@ def test_demo_stops_on_interrupt(tmp_path):
     assert process.returncode == 0, output
     assert "Prometheus alerts     http://127.0.0.1:" in output
     assert output.rstrip().endswith("[demo] stopped Prometheus, Alertmanager, the exporter and the pager")
+
+
+def test_demo_starts_afresh(tmp_path):
+    """A kept Alertmanager notification log made a second run within an hour miss its page."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo", REPO / "deploy" / "demo" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    (tmp_path / "alertmanager" / "data").mkdir(parents=True)
+    (tmp_path / "alertmanager" / "data" / "nflog").write_bytes(b"sent")
+    (tmp_path / "exporter").mkdir()
+    (tmp_path / "exporter" / "state.db").write_bytes(b"state")
+    (tmp_path / "gateway.jsonl").write_text("{}\n")
+    (tmp_path / "simulated.jsonl").write_text("kept\n")
+
+    demo.clean_workdir(tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["simulated.jsonl"]
