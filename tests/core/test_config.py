@@ -152,3 +152,22 @@ def test_check_config_warns_without_sources(tmp_path):
     result = run_cli("check-config", str(path))
     assert result.returncode == 0
     assert "no sources are configured" in result.stderr
+
+
+def test_check_config_reads_named_files(tmp_path):
+    (tmp_path / "empty.token").write_text("\n")
+    (tmp_path / "web.yml").write_text("basic_auth_users: {admin: not-a-bcrypt-hash}\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(f"""
+server: {{web_config_file: "{tmp_path / 'web.yml'}"}}
+breaker:
+  enabled: true
+  webhook_token_file: "{tmp_path / 'missing.token'}"
+  gateway_token_file: "{tmp_path / 'empty.token'}"
+""")
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 1
+    assert "server.web_config_file:" in result.stderr
+    assert "breaker.webhook_token_file: cannot read the breaker token file" in result.stderr
+    assert "breaker.gateway_token_file: the breaker token file" in result.stderr
+    assert "is empty" in result.stderr

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     problems = [f"sources[{index}].format: unknown format {source.format!r}; use one of: {', '.join(sorted(FORMATS))}"
                 for index, source in enumerate(config.sources) if source.format not in FORMATS]
+    problems += _file_problems(config)
     if problems:
         print(f"invalid configuration in {args.file}:", file=sys.stderr)
         for problem in problems:
@@ -34,3 +35,27 @@ def run(args: argparse.Namespace) -> int:
     if not config.sources:
         print("warning: no sources are configured, so serve will expose only its own metrics", file=sys.stderr)
     return 0
+
+
+def _file_problems(config) -> list[str]:
+    """Read the files the config names (web configuration, breaker tokens) as serve would."""
+    from ..exposition.server import read_token
+    from ..exposition.web_config import WebConfigError, load_web_config
+
+    checks = []
+    if config.server.web_config_file:
+        checks.append(("server.web_config_file", lambda: load_web_config(config.server.web_config_file)))
+    breaker = getattr(config, "breaker", None)
+    if breaker is not None and breaker.enabled:
+        checks.append(("breaker.webhook_token_file", lambda: read_token(breaker.webhook_token_file)))
+        checks.append(("breaker.gateway_token_file", lambda: read_token(breaker.gateway_token_file)))
+        if breaker.web_config_file:
+            checks.append(("breaker.web_config_file",
+                           lambda: load_web_config(breaker.web_config_file, allow_basic_auth=False)))
+    problems = []
+    for key, check in checks:
+        try:
+            check()
+        except WebConfigError as err:
+            problems.append(f"{key}: {err}")
+    return problems
