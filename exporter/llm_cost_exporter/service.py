@@ -9,10 +9,12 @@ and after `kill -9` the restored counters are at least what any scrape has seen.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from . import __version__
 from .aggregation import Aggregator, Snapshot, SnapshotBuilder, export_state, export_windows, restore_state
@@ -51,11 +53,14 @@ class Service:
         self._ready = threading.Event()
         self._heartbeat = time.monotonic()
         self._next_windows_checkpoint = 0.0
+        self.checkpoint_failures = 0
+        self.last_checkpoint: float | None = None
         self.stop_event = threading.Event()
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(CostCollector(lambda: self._snapshot, self.source_statuses))
         registry.register(_VendorCollector(self.pollers))
+        registry.register(_CheckpointCollector(self))
         self.breaker: Breaker | None = None
         if config.breaker.enabled:
             self.breaker = Breaker(config.breaker.ttl, BreakerStore(config.state.path))
@@ -101,12 +106,30 @@ class Service:
             self.aggregator.advance(wall_clock=time.time(), caught_up=read == 0)
             self._heartbeat = time.monotonic()
             if time.monotonic() >= next_checkpoint:
-                self.checkpoint()
+                if self._try_checkpoint():
+                    self._ready.set()
                 next_checkpoint = time.monotonic() + interval
-                self._ready.set()
             if read == 0:
                 self.stop_event.wait(poll_interval)
-        self.checkpoint(final=True)
+        self._try_checkpoint(final=True)
+
+    def _try_checkpoint(self, final: bool = False) -> bool:
+        """Checkpoint and publish; on a storage error, log it, publish nothing, and return False.
+
+        Ingestion goes on and the next interval retries. Nothing is lost or counted twice: the
+        positions of what was ingested since the last good checkpoint are not committed either.
+        """
+        try:
+            self.checkpoint(final)
+        except (OSError, sqlite3.Error) as err:
+            self.checkpoint_failures += 1
+            if self.checkpoint_failures == 1 or self.checkpoint_failures % 60 == 0:
+                log.error("checkpoint to %s failed (%d failures so far): %s; scrapes keep the last "
+                          "published values until a checkpoint succeeds", self.config.state.path,
+                          self.checkpoint_failures, err)
+            return False
+        self.last_checkpoint = time.time()
+        return True
 
     def poll_once(self) -> int:
         """Read every source once, poll the vendor APIs that are due, and return the records read."""
@@ -163,6 +186,25 @@ class Service:
     def source_statuses(self) -> dict[str, SourceStatus]:
         return {source.name: SourceStatus(source.up, source.last_success, dict(source.errors))
                 for source in [*self.sources, *self.pollers]}
+
+
+class _CheckpointCollector:
+    """Health of the state store's checkpoints."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def collect(self):
+        failures = CounterMetricFamily("llm_exporter_checkpoint_failures",
+                                       "Checkpoints of the state store that failed; scrapes keep the last "
+                                       "published values meanwhile.")
+        failures.add_metric([], self._service.checkpoint_failures)
+        yield failures
+        if self._service.last_checkpoint is not None:
+            last = GaugeMetricFamily("llm_exporter_last_checkpoint_timestamp_seconds",
+                                     "Time of the last successful checkpoint of the state store.")
+            last.add_metric([], self._service.last_checkpoint)
+            yield last
 
 
 class _VendorCollector:

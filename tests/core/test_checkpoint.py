@@ -65,3 +65,32 @@ def test_unchanged_checkpoint_not_rewritten(tmp_path):
     service.checkpoint()
     assert saved_keys(tmp_path)["sources"] == b'{"marker": 1}'  # same positions: the key was skipped
     service.close()
+
+
+def test_failed_checkpoint_keeps_ingesting(tmp_path, monkeypatch):
+    service, log = make_service(tmp_path)
+    write(log, "alice", 1_796_000_000)
+    service.poll_once()
+    assert service._try_checkpoint()
+    published = service._snapshot
+
+    real_save = service.store.save
+
+    def fail(entries):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service.store, "save", fail)
+    write(log, "bob", 1_796_000_010)
+    service.poll_once()
+    assert not service._try_checkpoint()
+    assert service.checkpoint_failures == 1
+    assert service._snapshot is published  # nothing unsaved is shown to scrapes
+
+    monkeypatch.setattr(service.store, "save", real_save)
+    assert service._try_checkpoint()
+    assert service._snapshot is not published
+    text = service.registry.collect()
+    names = {family.name for family in text}
+    assert "llm_exporter_checkpoint_failures" in names
+    assert "llm_exporter_last_checkpoint_timestamp_seconds" in names
+    service.close()
