@@ -23,6 +23,10 @@ ClosedRequest = tuple[float, int, int, str, str, str, str, float]
 
 
 class RequestAssembler:
+    # NOTE: one watermark serves every source. A source whose clock runs ahead of the others
+    # (a skewed gateway pod) can close the other sources' requests early; a watermark per
+    # source would not.
+
     def __init__(self, idle_timeout: float, max_open: int, on_close: Callable[[ClosedRequest], None]) -> None:
         self.idle_timeout = idle_timeout
         self.max_open = max_open
