@@ -39,10 +39,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from ..breaker import Breaker, Decision, WebhookError, parse_notification
 from ..breaker.webhook import MAX_PAYLOAD_BYTES
+from .encoder import CachingEncoder
 from .web_config import WebConfig, WebConfigError, constant_time_equal, load_web_config
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class MetricsServer(ThreadingHTTPServer):
                  web_config: WebConfig | None = None, breaker_api: BreakerAPI | None = None) -> None:
         """Serve the metrics and probes when `registry` is given, and the breaker API when `breaker_api` is."""
         self.registry = registry
+        self.encoder = CachingEncoder()
         self.healthy = healthy
         self.ready = ready
         self.web_config = web_config or WebConfig()
@@ -158,9 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
     # --- metrics ---------------------------------------------------------------------
 
     def _metrics(self) -> None:
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         try:
-            body = encoder(self.server.registry)
+            body, content_type = self.server.encoder.encode(self.server.registry, self.headers.get("Accept", ""))
         except Exception:  # a failed render must not kill the server thread
             log.exception("rendering /metrics failed")
             self._send(500, b"rendering metrics failed; see the exporter log\n", "text/plain")
