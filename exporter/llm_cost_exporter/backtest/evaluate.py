@@ -3,8 +3,8 @@
 Recording rules are evaluated level by level (see `RuleSet.levels`). Each level is a range
 query per rule, stepped at its group's interval and aligned to multiples of it. Its
 results are backfilled as the recorded series before the next level runs. A range query
-evaluates the expression at each step exactly as an instant query at that time would, so
-a rule sees what it would see in a live Prometheus: its inputs at the same evaluation time.
+evaluates the expression at each step exactly as an instant query at that time would. So
+a rule reads what it would read in a live Prometheus, its inputs at the same evaluation time.
 Alerting rules are range-queried the same way, and `for` and `keep_firing_for` are applied
 to the result with the state machine of Prometheus' alerting rules.
 """
@@ -153,7 +153,7 @@ def link_blocks(source: Path, data_dir: Path) -> None:
 class SharedHistory:
     """The baseline's samples, recorded series and alert results, cut into segments at branch times.
 
-    Segment i holds the times from boundaries[i-1] (inclusive) to boundaries[i]. A scenario
+    Segment i contains the times from boundaries[i-1] (inclusive) to boundaries[i]. A scenario
     that leaves the baseline at boundaries[k] links segments 0 to k into its own TSDB and
     evaluates the rules only from there on, because every result before its onset equals the
     baseline's.
@@ -212,7 +212,7 @@ def evaluate_rules(ruleset: RuleSet, workdir: Path, data_dir: Path, start: float
 
     `extra_queries`, if given, runs against the final TSDB (with every recorded series)
     before Prometheus stops, for baselines and charts. With `resume_from` = (history, time),
-    the TSDB already holds the history's segments before that time, and the rules are
+    the TSDB already contains the history's segments before that time, and the rules are
     evaluated only from that time on. With `share`, the recorded series and alert results
     are also stored there by segment, for the scenarios that resume from them.
     """

@@ -188,6 +188,8 @@ def _draw_panel(axes, result: ScenarioResult, start: float, end: float, time_for
             axes.axvline(when(firing.start), color="grey", linewidth=0.8, alpha=0.6)
     if result.static_80_percent is not None and start <= result.static_80_percent <= end:
         axes.axvline(when(result.static_80_percent), color="#2ca02c", linewidth=1.2, label="static 80% of budget")
+    if result.budget_crossed is not None and start <= result.budget_crossed <= end:
+        axes.axvline(when(result.budget_crossed), color="#9467bd", linewidth=1.2, label="spend crossed the budget")
     axes.set_xlim(when(start), when(end))
     axes.set_ylabel("USD per hour")
     axes.xaxis.set_major_formatter(DateFormatter(time_format))

@@ -366,7 +366,7 @@ def _run_branch(branch: _Branch, replay: Replay, ruleset: RuleSet, settings: Set
                 slots: _Slots, began: float, keep_tsdb: bool, workdir: Path) -> None:
     """In a forked child, after its replay: evaluate the scenario, store the result and exit.
 
-    The child holds a slot on entry, taken when it forked.
+    The child owns a slot on entry, taken when it forked.
     """
     directory = workdir / branch.name
     data_dir = directory / "data"

@@ -54,12 +54,14 @@ def register(subparsers) -> None:
         epilog=f"scenarios (--scenario NAME; all of them by default):\n{scenario_lines}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), metavar="NAME",
                         help="scenario to run; repeat for several (default: all)")
     parser.add_argument("--rules", type=Path, default=DEFAULT_RULES,
                         help=f"rendered rule file to evaluate (default: {DEFAULT_RULES})")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"folder for results.md, results.json and charts (default: {DEFAULT_OUTPUT})")
+
     defaults = Settings()
     parser.add_argument("--request-rate", type=_positive(float), default=defaults.request_rate, metavar="R",
                         help=f"mean requests per second before seasonality and growth (default: {defaults.request_rate:g})")
@@ -78,6 +80,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: 1)")
     parser.add_argument("--budget-usd", type=_positive(float), metavar="USD",
                         help="monthly budget over all spend (default: 72000 USD times --request-rate)")
+
     parser.add_argument("--jobs", type=_positive(int), default=1,
                         help="scenarios run at once, each with its own Prometheus (default: 1)")
     parser.add_argument("--keep-tsdb", action="store_true", help="keep each scenario's TSDB under OUTPUT/work")
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot read the rule file %s: %s; render it with `llm-cost-exporter rules`", args.rules,
                   err.strerror)
         return 2
+
     settings = Settings(month_start=args.month_start, days=args.days, warmup_days=args.warmup_days,
                         request_rate=args.request_rate, step=args.step, seed=args.seed, budget_usd=args.budget_usd,
                         onset_offset=args.onset)
@@ -110,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", err)
         return 2
     elapsed = time.monotonic() - began
+
     write_report(results, args.output, elapsed)
     if not args.no_charts:
         for result in results:
