@@ -291,7 +291,14 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
     events = generator.events(end=settings.end)
     checkpoints = [(branch.at, branch_off(branch)) for branch in branches]
     slots.acquire()
-    replay.run(events, trunk_end, checkpoints)
+    try:
+        replay.run(events, trunk_end, checkpoints)
+    except BaseException as err:
+        slots.release()
+        if state["branch"] is not None:
+            _exit_child(workdir / state["branch"].name, err)
+        history.failed_marker.write_text(f"{type(err).__name__}: {err}")
+        raise
     if state["branch"] is not None:
         _run_branch(state["branch"], replay, ruleset, settings, history, slots, state["forked_at"], keep_tsdb,
                     workdir)
@@ -370,7 +377,6 @@ def _run_branch(branch: _Branch, replay: Replay, ruleset: RuleSet, settings: Set
     """
     directory = workdir / branch.name
     data_dir = directory / "data"
-    code = 0
     try:
         try:
             replay.writer.out.close()
@@ -389,13 +395,18 @@ def _run_branch(branch: _Branch, replay: Replay, ruleset: RuleSet, settings: Set
         with slots:
             result = _evaluate(SCENARIOS[branch.name], branch.onset, branch.end, directory, replay.writer.samples,
                                ruleset, settings, timings, keep_tsdb, resume_from=resume_from)
-        payload = pickle.dumps(result)
     except BaseException as err:  # reported by the parent, which has the terminal
-        payload = pickle.dumps(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
-        code = 1
-    (directory / "result.pickle").write_bytes(payload)
+        _exit_child(directory, err)
+    (directory / "result.pickle").write_bytes(pickle.dumps(result))
     logging.shutdown()
-    os._exit(code)
+    os._exit(0)
+
+
+def _exit_child(directory: Path, err: BaseException) -> None:
+    """Store a child's error for the parent to report, and exit the child."""
+    (directory / "result.pickle").write_bytes(pickle.dumps(f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+    logging.shutdown()
+    os._exit(1)
 
 
 def _evaluate(scenario: BacktestScenario, onset: float | None, end: float, directory: Path, samples: int,

@@ -12,6 +12,7 @@ from ..backtest.report import markdown_table, write_chart, write_report
 from ..backtest.rules import load_rules, parse_prometheus_duration
 from ..backtest.run import Settings, run_scenarios
 from ..backtest.scenarios import SCENARIOS
+from ..workloads.profile import ProfileError, load_profile
 from ..workloads.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,15 @@ def register(subparsers) -> None:
     parser.add_argument("--onset", type=_duration, metavar="DURATION",
                         help="onset of every scenario's failure as a time after --month-start, such as 2d or 36h "
                              "(default: each scenario's own onset, between day 16 and day 26)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="workload profile YAML, as for simulate (default: the built-in profile)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: 1)")
     parser.add_argument("--budget-usd", type=_positive(float), metavar="USD",
                         help="monthly budget over all spend (default: 72000 USD times --request-rate)")
 
     parser.add_argument("--jobs", type=_positive(int), default=1,
-                        help="scenarios run at once, each with its own Prometheus (default: 1)")
+                        help="processes that replay or evaluate scenarios at once, each with its own "
+                             "Prometheus (default: 1; use 2 on a 2-core machine)")
     parser.add_argument("--keep-tsdb", action="store_true", help="keep each scenario's TSDB under OUTPUT/work")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts (they need matplotlib)")
     parser.add_argument("--check", action="store_true",
@@ -103,10 +107,16 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(month_start=args.month_start, days=args.days, warmup_days=args.warmup_days,
                         request_rate=args.request_rate, step=args.step, seed=args.seed, budget_usd=args.budget_usd,
                         onset_offset=args.onset)
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as err:
+        log.error("%s", err)
+        return 2
     names = args.scenario or list(SCENARIOS)
     began = time.monotonic()
     try:
-        results = run_scenarios(names, ruleset, args.output / "work", settings, args.jobs, keep_tsdb=args.keep_tsdb)
+        results = run_scenarios(names, ruleset, args.output / "work", settings, args.jobs, profile=profile,
+                                keep_tsdb=args.keep_tsdb)
     except BacktestToolError as err:
         log.error("%s", err)
         return 1
