@@ -127,8 +127,10 @@ def write_report(results: list[ScenarioResult], output: Path, elapsed: float) ->
         f"({settings.days:g} days from {iso(settings.month_start)} UTC) after a {settings.warmup_days:g}-day "
         f"warm-up, simulated at {settings.request_rate:g} requests per second (before seasonality and growth), "
         f"scraped every {settings.step:g} s of event time, with a monthly budget of {settings.budget:,.0f} USD. "
-        f"The static baseline is an alert at {STATIC_BUDGET_SHARE:.0%} of the budget; the invoice arrives on the "
-        "first day of the next month. False alerts fired in the evaluated month before the onset.",
+        f"A failure scenario ends one day after its acceptance deadline. The static baseline is an alert at "
+        f"{STATIC_BUDGET_SHARE:.0%} of the budget, and `-` means it did not fire before the scenario ended. The "
+        "invoice arrives on the first day of the next month. False alerts fired in the evaluated month before "
+        "the onset.",
         "",
         markdown_table(results),
         "",
