@@ -70,5 +70,8 @@ manifests: venv ## Render the Kubernetes overlays into deploy/kubernetes/rendere
 demo: venv ## Run the local demo stack: a runaway agent loop pages and opens the breaker (Ctrl-C stops it)
 	$(BIN)/python deploy/demo/demo.py
 
+backtest: venv ## Replay every cost failure scenario through the alert rules (about 5-7 min; build/backtest/)
+	$(EXPORTER) backtest --jobs 2 --output build/backtest
+
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache
