@@ -179,8 +179,8 @@ def _projection(s: Scope) -> str:
     """Period spend projected to the period end, computed as the projected-overrun alert does.
 
     The spend rate is the spend change over the projection window of the budget's
-    period divided by its length, which is only defined once the period is older than
-    the window: spend + (spend - spend offset w) / w * (end - now). The spend is a gauge that
+    period divided by its length. It is defined only once the period is older than the
+    window. The projection is spend + (spend - spend offset w) / w * (end - now). The spend is a gauge that
     survives exporter restarts, so no counter reset breaks the difference.
     """
     spend = _budget(s, "llm_budget_spend_usd")

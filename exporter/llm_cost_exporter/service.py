@@ -149,8 +149,8 @@ class Service:
         """Persist aggregator state and source positions together, then publish a snapshot.
 
         The rolling user windows and prompt prefixes are gauges, not counters, and by far the
-        largest part of the state, so they are saved every WINDOWS_CHECKPOINT_SECONDS and at
-        stop; a crash loses at most that much of them, never a counter.
+        largest part of the state. They are saved every WINDOWS_CHECKPOINT_SECONDS and at stop,
+        so a crash loses at most that much of them and never a counter.
         """
         now = time.monotonic()
         with_windows = final or now >= self._next_windows_checkpoint

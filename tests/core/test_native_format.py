@@ -199,6 +199,7 @@ def test_rejection_log_names_file_and_line(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         read_log(log, ingestor)
     messages = [record.getMessage() for record in caplog.records]
-    assert any("at gateway.jsonl line 3: invalid_json" in message and "'not json'" in message
-               for message in messages), messages
+    invalid_json = [message for message in messages if "at gateway.jsonl line 3: invalid_json" in message]
+    assert len(invalid_json) == 1, messages
+    assert "'not json'" in invalid_json[0]
     assert any("at gateway.jsonl line 4: invalid_tokens" in message for message in messages), messages

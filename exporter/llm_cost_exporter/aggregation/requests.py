@@ -24,8 +24,8 @@ ClosedRequest = tuple[float, int, int, str, str, str, str, float]
 
 class RequestAssembler:
     # NOTE: one watermark serves every source. A source whose clock runs ahead of the others
-    # (a skewed gateway pod) can close the other sources' requests early; a watermark per
-    # source would not.
+    # (a skewed gateway pod) can close the other sources' requests early, which a watermark
+    # per source would avoid.
 
     def __init__(self, idle_timeout: float, max_open: int, on_close: Callable[[ClosedRequest], None]) -> None:
         self.idle_timeout = idle_timeout

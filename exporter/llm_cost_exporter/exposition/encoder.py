@@ -133,7 +133,7 @@ def _escape_value(value: str) -> str:
 
 
 def _text_name_and_type(metric) -> tuple[str, str]:
-    """The family name and type as the Prometheus text format spells them."""
+    """Return the family name and type as the Prometheus text format spells them."""
     renames: dict[str, Callable[[str], tuple[str, str]]] = {
         "counter": lambda name: (name + "_total", "counter"),
         "info": lambda name: (name + "_info", "gauge"),

@@ -21,7 +21,7 @@ PRICING_VERSION = f"genai-prices {genai_prices.__version__}"
 
 # genai-prices price keys for our token types. Where a model has no cache price, genai-prices
 # bills those tokens at the input rate, and a missing one-hour write rate falls back to the
-# five-minute rate; `_compile_library_price` does the same.
+# five-minute rate. `_compile_library_price` does the same.
 _KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "output_mtok")
 
 
@@ -104,7 +104,7 @@ def _rates(values: dict[str, Any], total_input: int) -> Rates:
 
 
 def _tier_price(value: Decimal | TieredPrices, total_input: int) -> Decimal:
-    """The price genai-prices applies at `total_input` tokens (the highest tier passed)."""
+    """Return the price genai-prices applies at `total_input` tokens (the highest tier passed)."""
     if not isinstance(value, TieredPrices):
         return value
     price = value.base
