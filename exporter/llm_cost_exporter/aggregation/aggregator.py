@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
 from operator import itemgetter
@@ -11,13 +12,15 @@ from ..config.models import Config
 from ..events import KIND_MODEL, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
-from .histograms import CALL_BUCKETS, COST_BUCKETS, call_bucket, new_histogram, observe
+from .histograms import CALL_BUCKET_INDEX, CALL_BUCKETS, COST_BUCKETS, MAX_INDEXED_CALLS, new_histogram
 from .labels import LabelLimiter
 from .prefixes import PrefixTracker
 from .requests import COST as REQUEST_COST
+from .requests import FEATURE as REQUEST_FEATURE
 from .requests import LAST_TS
 from .requests import MODEL_CALLS as REQUEST_MODEL_CALLS
-from .requests import ClosedRequest, RequestAssembler
+from .requests import TOOL_CALLS as REQUEST_TOOL_CALLS
+from .requests import RequestAssembler
 from .users import RollingWindow
 
 # Positions in the value list of a model series.
@@ -68,6 +71,7 @@ class Aggregator:
         self.request_cost: dict[tuple[str, str, str], list[float]] = {}
         self.request_model_calls: dict[tuple[str, str], list[float]] = {}
         self.request_tool_calls: dict[tuple[str, str], list[float]] = {}
+        self._request_calls: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
         self.unpriced_tokens: dict[tuple[str, str], float] = {}
         self.events: dict[tuple[str, str], float] = {}
         self.rejected: dict[tuple[str, str], float] = {}
@@ -85,9 +89,9 @@ class Aggregator:
         if len(self.attribution) == 1:
             single = itemgetter(self.attribution[0])
             self._attribution_values = lambda attributes: (single(attributes),)
-        # A closed request's cost is collected per (cohort, user, slot), where a slot is one bucket
+        # A closed request's cost is collected per ((cohort, user), slot), where a slot is one bucket
         # of the shortest window, and `advance` spreads it to the rolling windows.
-        self._pending_users: dict[tuple[str, str, int], float] = {}
+        self._pending_users: dict[tuple[tuple[str, str], int], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
         self._tool_cache: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
@@ -125,6 +129,7 @@ class Aggregator:
         idle_timeout = requests.idle_timeout
         watermark = requests.watermark
         clock = self.clock
+        observe_request = self._observe_request
 
         for event in events:
             ts = event.ts
@@ -138,8 +143,8 @@ class Aggregator:
                     self._ingest_tool_call(event, arrival)
                 else:
                     request = open_requests.pop(event.request_id, None)
-                    if request is not None:
-                        requests.close(request)
+                    if request is not None and (request[REQUEST_MODEL_CALLS] or request[REQUEST_TOOL_CALLS]):
+                        observe_request(request)
                 continue
 
             attributes = event.attributes
@@ -203,8 +208,8 @@ class Aggregator:
             # Request assembly.
             request_id = event.request_id
             if not request_id:
-                self._observe_request((cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                                       attributes.get("user_id", ""), ts))
+                self._observe_request([ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
+                                       attributes.get("user_id", "")])
                 continue
             request = open_requests.pop(request_id, None)
             if request is not None and request[LAST_TS] + idle_timeout <= watermark:
@@ -302,30 +307,48 @@ class Aggregator:
 
     # --- requests --------------------------------------------------------------------
 
-    def _observe_request(self, request: ClosedRequest) -> None:
-        """Observe a closed request in the histograms, and add its cost to its user's spend."""
-        cost, model_calls, tool_calls, feature, intent, cohort, user_id, ts = request
-        if user_id:
-            key = (cohort, user_id, int(ts // self._user_slot))
-            self._pending_users[key] = self._pending_users.get(key, 0.0) + cost
-        key = (feature, intent, cohort)
-        histogram = self.request_cost.get(key)
-        if histogram is None:
-            histogram = self.request_cost[key] = new_histogram(COST_BUCKETS)
-        observe(histogram, COST_BUCKETS, cost)
+    def _observe_request(self, request: list) -> None:
+        """Observe a closed request in the histograms, and add its cost to its user's spend.
 
-        key = (feature, intent)
-        histogram = self.request_model_calls.get(key)
+        Runs once per request, so the histogram updates of histograms.observe are inlined.
+        """
+        cost = request[REQUEST_COST]
+        model_calls = request[REQUEST_MODEL_CALLS]
+        tool_calls = request[REQUEST_TOOL_CALLS]
+        feature, intent, cohort, user_id = request[REQUEST_FEATURE:]
+        if user_id:
+            key = ((cohort, user_id), int(request[LAST_TS] // self._user_slot))
+            pending = self._pending_users
+            pending[key] = pending.get(key, 0.0) + cost
+
+        histogram = self.request_cost.get((feature, intent, cohort))
         if histogram is None:
-            histogram = self.request_model_calls[key] = new_histogram(CALL_BUCKETS)
-            self.request_tool_calls[key] = new_histogram(CALL_BUCKETS)
-        histogram[call_bucket(model_calls)] += 1.0
+            histogram = self.request_cost[(feature, intent, cohort)] = new_histogram(COST_BUCKETS)
+        histogram[bisect_left(COST_BUCKETS, cost)] += 1.0
+        histogram[-2] += cost
+        histogram[-1] += 1.0
+
+        calls = self._request_calls.get((feature, intent))
+        if calls is None:
+            calls = self._new_call_histograms(feature, intent)
+        histogram, tool_histogram = calls
+        histogram[CALL_BUCKET_INDEX[model_calls] if model_calls <= MAX_INDEXED_CALLS else -3] += 1.0
         histogram[-2] += model_calls
         histogram[-1] += 1.0
-        histogram = self.request_tool_calls[key]
-        histogram[call_bucket(tool_calls)] += 1.0
-        histogram[-2] += tool_calls
-        histogram[-1] += 1.0
+        tool_histogram[CALL_BUCKET_INDEX[tool_calls] if tool_calls <= MAX_INDEXED_CALLS else -3] += 1.0
+        tool_histogram[-2] += tool_calls
+        tool_histogram[-1] += 1.0
+
+    def _new_call_histograms(self, feature: str, intent: str) -> tuple[list[float], list[float]]:
+        """Return the model-call and tool-call histograms of one (feature, intent), created if new.
+
+        They may exist already in the exposed tables (restored from state) but not in the pair cache.
+        """
+        key = (feature, intent)
+        model_calls = self.request_model_calls.setdefault(key, new_histogram(CALL_BUCKETS))
+        tool_calls = self.request_tool_calls.setdefault(key, new_histogram(CALL_BUCKETS))
+        calls = self._request_calls[key] = (model_calls, tool_calls)
+        return calls
 
     # --- time ------------------------------------------------------------------------
 

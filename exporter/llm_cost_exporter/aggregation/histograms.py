@@ -25,24 +25,15 @@ COST_BUCKETS = log_buckets(0.0001, 100.0, 3)
 CALL_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 
 
-# Bucket index of a call count: counts 0 and 1 fall in le="1", 3 in le="4", 257 and more in +Inf.
-CALL_BUCKET_INDEX = tuple(bisect_left(CALL_BUCKETS, count) for count in range(257))
-
-
-def call_bucket(count: int) -> int:
-    return CALL_BUCKET_INDEX[count] if count <= 256 else len(CALL_BUCKETS)
+# Bucket index of a call count up to MAX_INDEXED_CALLS: counts 0 and 1 fall in le="1", 3 in
+# le="4". Larger counts fall in +Inf, which is index -3 of a histogram list (before sum, count).
+MAX_INDEXED_CALLS = int(CALL_BUCKETS[-1])
+CALL_BUCKET_INDEX = tuple(bisect_left(CALL_BUCKETS, count) for count in range(MAX_INDEXED_CALLS + 1))
 
 
 def new_histogram(bounds: tuple[float, ...]) -> list[float]:
     """Return a zeroed histogram: one count per bound plus +Inf, then sum, then count."""
     return [0.0] * (len(bounds) + 3)
-
-
-def observe(histogram: list[float], bounds: tuple[float, ...], value: float) -> None:
-    """Add `value`; a value equal to a bound falls in that bound's bucket (le is inclusive)."""
-    histogram[bisect_left(bounds, value)] += 1.0
-    histogram[-2] += value
-    histogram[-1] += 1.0
 
 
 def cumulative_buckets(histogram: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# Fields of an open request, kept in a list for speed.
+# Fields of a request, kept in a list for speed. A closed request is handed on as the same list.
 LAST_TS, ARRIVAL, COST, MODEL_CALLS, TOOL_CALLS, FEATURE, INTENT, COHORT, USER = range(9)
-
-# (cost_usd, model_calls, tool_calls, feature, intent, cohort, user_id, time of the last call)
-# of a closed request.
-ClosedRequest = tuple[float, int, int, str, str, str, str, float]
 
 
 class RequestAssembler:
@@ -27,7 +23,7 @@ class RequestAssembler:
     # (a skewed gateway pod) can close the other sources' requests early, which a watermark
     # per source would avoid.
 
-    def __init__(self, idle_timeout: float, max_open: int, on_close: Callable[[ClosedRequest], None]) -> None:
+    def __init__(self, idle_timeout: float, max_open: int, on_close: Callable[[list], None]) -> None:
         self.idle_timeout = idle_timeout
         self.max_open = max_open
         self._on_close = on_close
@@ -41,12 +37,12 @@ class RequestAssembler:
         if ts > self.watermark:
             self.watermark = ts
         if not request_id:
-            self._on_close((cost, model_calls, tool_calls, feature, intent, cohort, user, ts))
+            self._on_close([ts, arrival, cost, model_calls, tool_calls, feature, intent, cohort, user])
             return
 
         request = self.open.pop(request_id, None)
         if request is not None and request[LAST_TS] + self.idle_timeout <= self.watermark:
-            self._close(request)
+            self.close(request)
             request = None
         if request is None:
             request = self.start(ts, arrival, feature, intent, cohort, user)
@@ -80,7 +76,9 @@ class RequestAssembler:
             request[USER] = user
 
     def close(self, request: list) -> None:
-        self._close(request)
+        """Hand a request taken out of `open` to the callback, unless it has no call."""
+        if request[MODEL_CALLS] or request[TOOL_CALLS]:
+            self._on_close(request)
 
     def end(self, request_id: str, ts: float) -> None:
         """Close a request on its `request_end` event."""
@@ -88,14 +86,14 @@ class RequestAssembler:
             self.watermark = ts
         request = self.open.pop(request_id, None)
         if request is not None:
-            self._close(request)
+            self.close(request)
 
     def advance(self) -> None:
         """Close the requests that the watermark has passed, oldest arrival first."""
         expired = [rid for rid, request in self.open.items()
                    if request[LAST_TS] + self.idle_timeout <= self.watermark]
         for rid in expired:
-            self._close(self.open.pop(rid))
+            self.close(self.open.pop(rid))
 
     def flush_idle(self, now: float) -> None:
         """Close requests with no call for the idle timeout in processing time (`now` is monotonic)."""
@@ -104,22 +102,17 @@ class RequestAssembler:
             if request[ARRIVAL] + self.idle_timeout > now:
                 break
             del self.open[rid]
-            self._close(request)
+            self.close(request)
 
     def flush_all(self) -> None:
         for request in self.open.values():
-            self._close(request)
+            self.close(request)
         self.open.clear()
 
     def _evict_oldest(self) -> None:
         rid = next(iter(self.open))
-        self._close(self.open.pop(rid))
+        self.close(self.open.pop(rid))
         self.evicted += 1
-
-    def _close(self, request: list) -> None:
-        if request[MODEL_CALLS] or request[TOOL_CALLS]:
-            self._on_close((request[COST], request[MODEL_CALLS], request[TOOL_CALLS],
-                            request[FEATURE], request[INTENT], request[COHORT], request[USER], request[LAST_TS]))
 
     def export_state(self) -> dict:
         # Arrival times are monotonic-clock readings of this process, meaningless to the next one:

@@ -47,33 +47,40 @@ class RollingWindow:
             total[1] += 1
         total[0] += cost
 
-    def add_many(self, spends: dict[tuple[str, str, int], float], slot: float) -> None:
-        """Add spend keyed by (cohort, user_id, slot index), where a slot lasts `slot` seconds.
+    def add_many(self, spends: dict[tuple[UserKey, int], float], slot: float) -> None:
+        """Add spend keyed by ((cohort, user_id), slot index), where a slot lasts `slot` seconds.
 
         The same steps as `add`, in one loop, because this runs for every closed request.
+        The keys come roughly in time order, so the bucket of the previous key is reused.
         """
-        width = self.width
+        slots_per_bucket = self.width / slot
+        whole = slots_per_bucket.is_integer()
+        slots_per_bucket = int(slots_per_bucket) if whole else slots_per_bucket
         buckets = self.buckets
         totals = self.totals
-        for (cohort, user_id, slot_index), cost in spends.items():
-            index = int(slot_index * slot // width)
-            if index < self.oldest_live:
-                continue
-            bucket = buckets.get(index)
-            if bucket is None:
-                bucket = buckets[index] = {}
-            user = (cohort, user_id)
+        last_index = None
+        bucket: dict[UserKey, float] = {}
+        for (user, slot_index), cost in spends.items():
+            index = slot_index // slots_per_bucket if whole else int(slot_index * slot // self.width)
+            if index != last_index:
+                if index < self.oldest_live:
+                    continue
+                bucket = buckets.get(index)
+                if bucket is None:
+                    bucket = buckets[index] = {}
+                last_index = index
             total = totals.get(user)
             if total is None:
                 if len(totals) >= self.max_users:
                     self.dropped += 1
                     continue
                 total = totals[user] = [0.0, 0]
-            if user in bucket:
-                bucket[user] += cost
-            else:
+            spent = bucket.get(user)
+            if spent is None:
                 bucket[user] = cost
                 total[1] += 1
+            else:
+                bucket[user] = spent + cost
             total[0] += cost
 
     def advance(self, now: float) -> None:
