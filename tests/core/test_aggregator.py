@@ -252,7 +252,7 @@ def test_user_spend_leaves_window():
     agg.advance()
     assert len(agg.windows[3600.0].totals) == 2
     agg.advance(wall_clock=T0 + 3600 + 60)
-    assert set(agg.windows[3600.0].totals) == {("", "u2")}
+    assert agg.windows[3600.0].spend_by_user() == {("", "u2"): 1.0}
     agg.advance(wall_clock=T0 + 7200 + 60)
     assert agg.windows[3600.0].totals == {}
 
@@ -314,8 +314,8 @@ def test_user_spend_added_when_request_closes():
     agg.ingest(call(T0 + 5, "r1", kind="tool", tool="web", user_id="u1"))
     agg.ingest(call(T0 + 9, "r1", input_tokens=3, cohort="pro"))
     agg.advance()
-    assert agg.windows[3600.0].totals == {}
+    assert agg.windows[3600.0].spend_by_user() == {}
     agg.ingest(call(T0 + 10, "r1", kind="request_end"))
     agg.advance()
     for window in agg.windows.values():
-        assert window.totals == {("pro", "u1"): [5.0, 1]}
+        assert window.spend_by_user() == {("pro", "u1"): 5.0}

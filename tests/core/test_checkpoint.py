@@ -51,7 +51,7 @@ def test_windows_saved_on_schedule_and_at_stop(tmp_path, monkeypatch):
     service.close()
 
     restarted, _ = make_service(tmp_path)
-    assert set(restarted.aggregator.windows[3600.0].totals) == {("pro", "alice"), ("pro", "bob")}
+    assert set(restarted.aggregator.windows[3600.0].spend_by_user()) == {("pro", "alice"), ("pro", "bob")}
     restarted.close()
 
 

@@ -15,13 +15,17 @@ from .budgets import BudgetTracker
 from .histograms import CALL_BUCKET_INDEX, CALL_BUCKETS, COST_BUCKETS, MAX_INDEXED_CALLS, new_histogram
 from .labels import LabelLimiter
 from .prefixes import PrefixTracker
+from .requests import ARRIVAL as REQUEST_ARRIVAL
+from .requests import COHORT as REQUEST_COHORT
 from .requests import COST as REQUEST_COST
 from .requests import FEATURE as REQUEST_FEATURE
+from .requests import INTENT as REQUEST_INTENT
 from .requests import LAST_TS
 from .requests import MODEL_CALLS as REQUEST_MODEL_CALLS
 from .requests import TOOL_CALLS as REQUEST_TOOL_CALLS
+from .requests import USER as REQUEST_USER
 from .requests import RequestAssembler
-from .users import RollingWindow
+from .users import RollingWindow, user_key
 
 # Positions in the value list of a model series.
 (INPUT, CACHE_READ, CACHE_WRITE, OUTPUT, REASONING,
@@ -38,9 +42,10 @@ MAX_REMEMBERED_FAILURES = 100_000
 class _SeriesEntry:
     """Resolution of one distinct (provider, model, attribution values) tuple: labels, price, budgets."""
 
-    __slots__ = ("values", "price", "budgets", "overflowed", "feature", "intent", "cohort", "provider", "model")
+    __slots__ = ("values", "price", "budgets", "overflowed", "feature", "intent", "cohort", "provider", "model",
+                 "prefixes")
 
-    def __init__(self, values, price, budgets, overflowed, feature, intent, cohort, provider, model):
+    def __init__(self, values, price, budgets, overflowed, feature, intent, cohort, provider, model, prefixes):
         self.values = values
         self.price = price
         self.budgets = budgets
@@ -50,6 +55,7 @@ class _SeriesEntry:
         self.cohort = cohort
         self.provider = provider
         self.model = model
+        self.prefixes = prefixes  # the feature's table of PrefixTracker.last_seen
 
 
 class Aggregator:
@@ -89,10 +95,11 @@ class Aggregator:
         if len(self.attribution) == 1:
             single = itemgetter(self.attribution[0])
             self._attribution_values = lambda attributes: (single(attributes),)
-        # A closed request's cost is collected per ((cohort, user), slot), where a slot is one bucket
-        # of the shortest window, and `advance` spreads it to the rolling windows.
-        self._pending_users: dict[tuple[tuple[str, str], int], float] = {}
+        # A closed request's cost is collected per (user key, slot, cohort, user_id), where a slot is
+        # one bucket of the shortest window, and `advance` spreads it to the rolling windows.
+        self._pending_users: dict[tuple[str, int, str, str], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
+        self._user_key_prefixes: dict[str, str] = {}  # cohort -> user_key(cohort, "")
         self._tool_cache: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
 
@@ -122,24 +129,26 @@ class Aggregator:
         """
         series_cache = self._series_cache
         attribution_values = self._attribution_values
-        prefixes_seen = self.prefixes.last_seen
         add_prefix = self.prefixes.add
+        observe_request = self._observe_request
         requests = self.requests
         open_requests = requests.open
         idle_timeout = requests.idle_timeout
+        max_open = requests.max_open
         watermark = requests.watermark
-        clock = self.clock
-        observe_request = self._observe_request
+        clock = max(self.clock, watermark)
 
         for event in events:
             ts = event.ts
-            if ts > clock:
-                clock = ts
             if ts > watermark:
-                watermark = requests.watermark = ts
-            if event.kind != KIND_MODEL:
-                self.clock = clock
-                if event.kind == KIND_TOOL:
+                watermark = ts
+                if ts > clock:
+                    clock = ts
+            kind = event.kind
+            if kind != KIND_MODEL:
+                if kind == KIND_TOOL:
+                    requests.watermark = watermark
+                    self.clock = clock
                     self._ingest_tool_call(event, arrival)
                 else:
                     request = open_requests.pop(event.request_id, None)
@@ -189,41 +198,47 @@ class Aggregator:
             failed = event.status == "error"
             values[CALLS_ERROR if failed else CALLS_OK] += 1
 
-            # Budgets, users, prompt prefixes, retries.
+            # Budgets, prompt prefixes, retries.
             for budget in entry.budgets:
                 budget.add(ts, cost)
             prefix_hash = event.prompt_prefix_hash
             if prefix_hash:
-                seen = prefixes_seen.get(entry.feature)
-                if seen is not None and prefix_hash in seen:
-                    if ts > seen[prefix_hash]:
-                        seen[prefix_hash] = ts
-                else:
+                last_seen = entry.prefixes.get(prefix_hash)
+                if last_seen is None:
                     add_prefix(ts, entry.feature, prefix_hash)
+                elif ts > last_seen:
+                    entry.prefixes[prefix_hash] = ts
             if event.attempt > 1 or event.retry_of:
                 self._count_retry(event, entry)
             if failed and event.call_id:
                 self._remember_failure(event.call_id, entry, event.error_class, cost)
 
-            # Request assembly.
+            # Request assembly: the steps of RequestAssembler.add for a model call.
             request_id = event.request_id
             if not request_id:
-                self._observe_request([ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                                       attributes.get("user_id", "")])
+                observe_request([ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
+                                 attributes.get("user_id", "")])
                 continue
             request = open_requests.pop(request_id, None)
-            if request is not None and request[LAST_TS] + idle_timeout <= watermark:
-                requests.close(request)
-                request = None
-            if request is None:
-                request = requests.start(ts, arrival, entry.feature, entry.intent, entry.cohort,
-                                         attributes.get("user_id", ""))
+            if request is None or request[LAST_TS] + idle_timeout <= watermark:
+                if request is not None:
+                    requests.close(request)
+                if len(open_requests) >= max_open:
+                    requests.evict_oldest()
+                request = [ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
+                           attributes.get("user_id", "")]
             else:
-                requests.extend(request, ts, arrival, entry.feature, entry.intent, entry.cohort,
-                                attributes.get("user_id", ""))
-            request[REQUEST_COST] += cost
-            request[REQUEST_MODEL_CALLS] += 1
+                if ts > request[LAST_TS]:
+                    request[LAST_TS] = ts
+                request[REQUEST_ARRIVAL] = arrival
+                request[REQUEST_COST] += cost
+                request[REQUEST_MODEL_CALLS] += 1
+                if not (request[REQUEST_FEATURE] and request[REQUEST_INTENT] and request[REQUEST_COHORT]
+                        and request[REQUEST_USER]):
+                    requests.fill_labels(request, entry.feature, entry.intent, entry.cohort,
+                                         attributes.get("user_id", ""))
             open_requests[request_id] = request
+        requests.watermark = watermark
         self.clock = clock
 
     def _count_unpriced(self, entry: _SeriesEntry, tokens: int) -> float:
@@ -264,16 +279,18 @@ class Aggregator:
         price = self.price_book.lookup(provider, model)
         match_values = {"provider": provider, "model": model, **dict(zip(self.attribution, raw_key[2:]))}
         budgets = tuple(budget for budget in self.budgets if budget.matches(match_values))
+        feature = self._limit("feature", attributes.get("feature", ""))
         entry = _SeriesEntry(
             values=values,
             price=price,
             budgets=budgets,
             overflowed=tuple(overflowed),
-            feature=self._limit("feature", attributes.get("feature", "")),
+            feature=feature,
             intent=self._limit("intent", attributes.get("intent", "")),
             cohort=self._limit("cohort", attributes.get("cohort", "")),
             provider=key[0],
             model=key[1],
+            prefixes=self.prefixes.table(feature),
         )
         # Raw keys with an overflowed value are not cached: a leaked id makes each of them new,
         # and caching them would grow memory without bound.
@@ -317,7 +334,10 @@ class Aggregator:
         tool_calls = request[REQUEST_TOOL_CALLS]
         feature, intent, cohort, user_id = request[REQUEST_FEATURE:]
         if user_id:
-            key = ((cohort, user_id), int(request[LAST_TS] // self._user_slot))
+            prefix = self._user_key_prefixes.get(cohort)
+            if prefix is None:
+                prefix = self._user_key_prefixes[cohort] = user_key(cohort, "")
+            key = (prefix + user_id, int(request[LAST_TS] // self._user_slot), cohort, user_id)
             pending = self._pending_users
             pending[key] = pending.get(key, 0.0) + cost
 
@@ -383,6 +403,12 @@ class Aggregator:
     def flush(self) -> None:
         """Close every open request: the end of a finished log."""
         self.requests.flush_all()
+
+    def forget_resolutions(self) -> None:
+        """Drop the cached label resolutions, which hold references into the tables: after a restore."""
+        self._series_cache.clear()
+        self._tool_cache.clear()
+        self._request_calls.clear()
 
     # --- reading ---------------------------------------------------------------------
 

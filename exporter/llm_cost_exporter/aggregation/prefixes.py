@@ -15,10 +15,15 @@ class PrefixTracker:
         self.dropped = 0.0
         self._next_prune = float("-inf")
 
-    def add(self, ts: float, feature: str, prefix_hash: str) -> None:
+    def table(self, feature: str) -> dict[str, float]:
+        """Return the feature's table of hash -> last seen, which callers may keep and update."""
         seen = self.last_seen.get(feature)
         if seen is None:
             seen = self.last_seen[feature] = {}
+        return seen
+
+    def add(self, ts: float, feature: str, prefix_hash: str) -> None:
+        seen = self.table(feature)
         previous = seen.get(prefix_hash)
         if previous is None and len(seen) >= self.max_per_feature:
             self.dropped += 1

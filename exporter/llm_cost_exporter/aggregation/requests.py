@@ -56,7 +56,7 @@ class RequestAssembler:
     def start(self, ts: float, arrival: float, feature: str, intent: str, cohort: str, user: str) -> list:
         """Return a new open request, closing the oldest one first if the limit is reached."""
         if len(self.open) >= self.max_open:
-            self._evict_oldest()
+            self.evict_oldest()
         return [ts, arrival, 0.0, 0, 0, feature, intent, cohort, user]
 
     @staticmethod
@@ -66,6 +66,10 @@ class RequestAssembler:
         if ts > request[LAST_TS]:
             request[LAST_TS] = ts
         request[ARRIVAL] = arrival
+        RequestAssembler.fill_labels(request, feature, intent, cohort, user)
+
+    @staticmethod
+    def fill_labels(request: list, feature: str, intent: str, cohort: str, user: str) -> None:
         if not request[FEATURE]:
             request[FEATURE] = feature
         if not request[INTENT]:
@@ -109,7 +113,8 @@ class RequestAssembler:
             self.close(request)
         self.open.clear()
 
-    def _evict_oldest(self) -> None:
+    def evict_oldest(self) -> None:
+        """Close the request that arrived first, to stay within the open-request limit."""
         rid = next(iter(self.open))
         self.close(self.open.pop(rid))
         self.evicted += 1

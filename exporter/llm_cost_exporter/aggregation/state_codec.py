@@ -68,4 +68,5 @@ def restore_state(aggregator: Aggregator, state: dict[str, Any]) -> list[str]:
             budget.restore(saved_budgets[budget.config.name])
     for call_id, *failure in state.get("failures", []):
         aggregator.failures[call_id] = tuple(failure)
+    aggregator.forget_resolutions()
     return warnings
