@@ -34,7 +34,9 @@ class CallEvent(msgspec.Struct, gc=False):
     `input_tokens` excludes cache reads and writes. `cache_write_1h_tokens` is the part of
     `cache_write_tokens` billed at the one-hour cache write rate (Anthropic), and
     `reasoning_tokens` is the part of `output_tokens` spent on reasoning.
-    `attributes` maps attribution names (feature, intent, cohort, user_id, ...) to strings.
+    The attribution values of the native format's fields (ATTRIBUTION_FIELDS) are fields of
+    their own, so that the aggregator reads them without a lookup by name; values of other
+    labels are in `extra_attributes`. `attributes` gives all of them by name.
 
     A msgspec Struct rather than a dataclass because millions are built per minute: it is
     cheaper to construct and, with gc=False, not tracked by the garbage collector (an event
@@ -60,4 +62,24 @@ class CallEvent(msgspec.Struct, gc=False):
     tool: str = ""
     prompt_prefix_hash: str = ""
     cost_usd: float | None = None
-    attributes: dict[str, str] = {}
+    user_id: str = ""
+    cohort: str = ""
+    feature: str = ""
+    intent: str = ""
+    cost_center: str = ""
+    product_line: str = ""
+    customer_id: str = ""
+    api_key_id: str = ""
+    extra_attributes: dict[str, str] = {}
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Every attribution value by name: the fields of ATTRIBUTION_FIELDS, then the extra ones."""
+        return {**{name: getattr(self, name) for name in ATTRIBUTION_FIELDS}, **self.extra_attributes}
+
+
+def attribution_fields(values: dict[str, str]) -> dict[str, object]:
+    """Split attribution values by name into CallEvent keyword arguments: fields and extra_attributes."""
+    fields: dict[str, object] = {name: values[name] for name in ATTRIBUTION_FIELDS if name in values}
+    fields["extra_attributes"] = {name: value for name, value in values.items() if name not in fields}
+    return fields

@@ -27,10 +27,8 @@ def aggregator(extra: str = "") -> Aggregator:
 
 
 def call(ts: float = T0, request_id: str = "", kind: str = "model", **fields) -> CallEvent:
-    attributes = {name: fields.pop(name) for name in ("feature", "intent", "cohort", "user_id", "cost_center",
-                                                       "product_line") if name in fields}
     defaults = {"provider": "p", "model": "m"} if kind == "model" else {}
-    return CallEvent(ts=ts, kind=kind, request_id=request_id, attributes=attributes, **{**defaults, **fields})
+    return CallEvent(ts=ts, kind=kind, request_id=request_id, **{**defaults, **fields})
 
 
 def closed_requests(agg: Aggregator) -> dict[tuple, list[float]]:
@@ -53,6 +51,14 @@ def test_one_hour_cache_writes_priced_separately():
     agg.ingest(call(model="h", cache_write_tokens=5, cache_write_1h_tokens=2))
     values = agg.model_series[("p", "h", "", "", "", "", "")]
     assert values[INPUT_USD + 2] == 3 * 2.0 + 2 * 3.0
+
+
+def test_attribution_label_outside_the_native_fields():
+    agg = aggregator("labels: {attribution: [feature, team]}\n")
+    agg.ingest(call(input_tokens=2, feature="f", extra_attributes={"team": "search"}))
+    agg.ingest(call(input_tokens=3, feature="f"))
+    assert agg.model_series[("p", "m", "f", "search")][INPUT] == 2
+    assert agg.model_series[("p", "m", "f", "")][INPUT] == 3
 
 
 def test_request_closed_by_request_end():
@@ -272,7 +278,7 @@ def test_state_round_trip_restores_everything():
     config = PRICED + "budgets: [{name: all, period: month, amount_usd: 10}]\n"
     agg = Aggregator(parse_config(config))
     for index, event in enumerate(events):
-        event.attributes["user_id"] = f"u{index % 7}"
+        event.user_id = f"u{index % 7}"
         if index % 11 == 0:
             event.status, event.error_class, event.call_id = "error", "timeout", f"c{index}"
     agg.ingest_batch(events[:500], 0.0)

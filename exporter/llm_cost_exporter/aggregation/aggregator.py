@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Sequence
-from operator import itemgetter
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 
 from ..config.models import Config
-from ..events import KIND_MODEL, KIND_TOOL, CallEvent
+from ..events import ATTRIBUTION_FIELDS, KIND_MODEL, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
 from .histograms import CALL_BUCKET_INDEX, CALL_BUCKETS, COST_BUCKETS, MAX_INDEXED_CALLS, new_histogram
@@ -37,6 +37,19 @@ MAX_CACHED_SERIES = 200_000
 
 # Failed calls remembered so that a retry can name the error class it retried.
 MAX_REMEMBERED_FAILURES = 100_000
+
+
+def series_key_getter(attribution: Sequence[str]) -> Callable[[CallEvent], tuple]:
+    """Return a function of an event that gives its raw series key: (provider, model, *attribution values)."""
+    if all(name in ATTRIBUTION_FIELDS for name in attribution):
+        return attrgetter("provider", "model", *attribution)  # one C call, the common case
+
+    def series_key(event: CallEvent) -> tuple:
+        extra = event.extra_attributes
+        return (event.provider, event.model,
+                *[getattr(event, name) if name in ATTRIBUTION_FIELDS else extra.get(name, "") for name in attribution])
+
+    return series_key
 
 
 class _SeriesEntry:
@@ -91,10 +104,7 @@ class Aggregator:
 
         self.failures: OrderedDict[str, tuple[str, str, str, float]] = OrderedDict()
         self._series_cache: dict[tuple, _SeriesEntry] = {}
-        self._attribution_values = itemgetter(*self.attribution) if self.attribution else (lambda _: ())
-        if len(self.attribution) == 1:
-            single = itemgetter(self.attribution[0])
-            self._attribution_values = lambda attributes: (single(attributes),)
+        self._series_key = series_key_getter(self.attribution)
         # A closed request's cost is collected per (user key, slot, cohort, user_id), where a slot is
         # one bucket of the shortest window, and `advance` spreads it to the rolling windows.
         self._pending_users: dict[tuple[str, int, str, str], float] = {}
@@ -128,7 +138,7 @@ class Aggregator:
         RequestAssembler.add). Tool calls and request ends go through their own methods.
         """
         series_cache = self._series_cache
-        attribution_values = self._attribution_values
+        series_key = self._series_key
         add_prefix = self.prefixes.add
         observe_request = self._observe_request
         requests = self.requests
@@ -156,14 +166,10 @@ class Aggregator:
                         observe_request(request)
                 continue
 
-            attributes = event.attributes
-            try:
-                raw_key = (event.provider, event.model, *attribution_values(attributes))
-            except KeyError:  # a format that leaves some attribution fields out
-                raw_key = (event.provider, event.model, *[attributes.get(name, "") for name in self.attribution])
+            raw_key = series_key(event)
             entry = series_cache.get(raw_key)
             if entry is None:
-                entry = self._admit_series(raw_key, attributes)
+                entry = self._admit_series(raw_key, event)
             if entry.overflowed:
                 for label in entry.overflowed:
                     self.limiter.count_overflow(label)
@@ -217,7 +223,7 @@ class Aggregator:
             request_id = event.request_id
             if not request_id:
                 observe_request([ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                                 attributes.get("user_id", "")])
+                                 event.user_id])
                 continue
             request = open_requests.pop(request_id, None)
             if request is None or request[LAST_TS] + idle_timeout <= watermark:
@@ -226,7 +232,7 @@ class Aggregator:
                 if len(open_requests) >= max_open:
                     requests.evict_oldest()
                 request = [ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                           attributes.get("user_id", "")]
+                           event.user_id]
             else:
                 if ts > request[LAST_TS]:
                     request[LAST_TS] = ts
@@ -236,7 +242,7 @@ class Aggregator:
                 if not (request[REQUEST_FEATURE] and request[REQUEST_INTENT] and request[REQUEST_COHORT]
                         and request[REQUEST_USER]):
                     requests.fill_labels(request, entry.feature, entry.intent, entry.cohort,
-                                         attributes.get("user_id", ""))
+                                         event.user_id)
             open_requests[request_id] = request
         requests.watermark = watermark
         self.clock = clock
@@ -247,8 +253,7 @@ class Aggregator:
         return 0.0
 
     def _ingest_tool_call(self, event: CallEvent, arrival: float) -> None:
-        attributes = event.attributes
-        raw = (event.tool, attributes.get("feature", ""), attributes.get("intent", ""), attributes.get("cohort", ""))
+        raw = (event.tool, event.feature, event.intent, event.cohort)
         labels = self._tool_cache.get(raw)
         if labels is None:
             labels = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
@@ -258,10 +263,9 @@ class Aggregator:
         tool, feature, intent, cohort = labels
         key = (tool, event.status, feature)
         self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
-        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort,
-                          attributes.get("user_id", ""))
+        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort, event.user_id)
 
-    def _admit_series(self, raw_key: tuple, attributes: dict[str, str]) -> _SeriesEntry:
+    def _admit_series(self, raw_key: tuple, event: CallEvent) -> _SeriesEntry:
         overflowed = []
         limited = []
         resolved = (raw_key[0], self.price_book.resolve_model(raw_key[1]), *raw_key[2:])
@@ -279,15 +283,15 @@ class Aggregator:
         price = self.price_book.lookup(provider, model)
         match_values = {"provider": provider, "model": model, **dict(zip(self.attribution, raw_key[2:]))}
         budgets = tuple(budget for budget in self.budgets if budget.matches(match_values))
-        feature = self._limit("feature", attributes.get("feature", ""))
+        feature = self._limit("feature", event.feature)
         entry = _SeriesEntry(
             values=values,
             price=price,
             budgets=budgets,
             overflowed=tuple(overflowed),
             feature=feature,
-            intent=self._limit("intent", attributes.get("intent", "")),
-            cohort=self._limit("cohort", attributes.get("cohort", "")),
+            intent=self._limit("intent", event.intent),
+            cohort=self._limit("cohort", event.cohort),
             provider=key[0],
             model=key[1],
             prefixes=self.prefixes.table(feature),

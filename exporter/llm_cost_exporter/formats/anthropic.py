@@ -99,7 +99,7 @@ class AnthropicParser:
             reasoning_tokens=min(thinking, output),
             status="error" if failed else "ok",
             error_class=error_class,
-            attributes=self._labels.attributes(data),
+            **self._labels.fields(data),
             **envelope_fields(data, response, self.provider),
         )]
 

@@ -84,5 +84,5 @@ class BedrockInvocationParser:
             output_tokens=tokens_at(data, "output.outputTokenCount"),
             status="error" if error_code else "ok",
             error_class=_ERROR_CODES.get(error_code, "other") if error_code else "",
-            attributes=self._labels.attributes(data),
+            **self._labels.fields(data),
         )]

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..events import ATTRIBUTION_FIELDS, CallEvent
+from ..events import ATTRIBUTION_FIELDS, CallEvent, attribution_fields
 from .base import RecordRejected, extract_path
 
 # Provider names as OpenTelemetry (`gen_ai.provider.name`) and LiteLLM (`custom_llm_provider`)
@@ -163,6 +163,10 @@ class LabelMapper:
             else:
                 paths = tuple(defaults(name))
             self._paths.append((name, tuple(split(path) for path in paths)))
+
+    def fields(self, record: Any) -> dict[str, object]:
+        """Return the record's attribution values as CallEvent keyword arguments."""
+        return attribution_fields(self.attributes(record))
 
     def attributes(self, record: Any) -> dict[str, str]:
         attributes = {}

@@ -116,7 +116,7 @@ class LiteLLMParser:
             status="error" if failed else "ok",
             error_class=error_class,
             cost_usd=optional_number(data.get("response_cost"), "response_cost"),
-            attributes=self._labels.attributes(data),
+            **self._labels.fields(data),
         )]
 
 

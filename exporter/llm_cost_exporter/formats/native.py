@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KIND_REQUEST_END, KINDS, CallEvent
+from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KIND_REQUEST_END, KINDS, CallEvent, attribution_fields
 from .base import RecordRejected, extract_path, parse_batch
 from .native_fast import NotFastPath, parse_fast
 
@@ -165,7 +165,7 @@ class NativeParser:
                 break
 
         return CallEvent(ts, kind, ids[0], ids[1], ids[2], provider, model, *tokens, status, error_class,
-                         attempt, ids[3], ids[4], cost, self._attributes(data))
+                         attempt, ids[3], ids[4], cost, **attribution_fields(self._attributes(data)))
 
     def _attributes(self, data: dict[str, Any]) -> dict[str, str]:
         get = data.get

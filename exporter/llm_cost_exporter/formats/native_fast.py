@@ -21,8 +21,8 @@ TokenCount = Annotated[int, msgspec.Meta(ge=0)]
 class NativeRecord(CallEvent, gc=False):
     """A native record decoded straight into a CallEvent subclass, so that no copy is made.
 
-    The fields it redeclares are validated more strictly than CallEvent's, and the flat
-    attribution fields are gathered into `attributes` by parse_fast.
+    The fields it redeclares are validated more strictly than CallEvent's. The attribution
+    fields are CallEvent's own, so nothing is gathered after decoding.
     """
 
     ts: Union[datetime, float]
@@ -38,14 +38,6 @@ class NativeRecord(CallEvent, gc=False):
                          "content_filter", "other"] = ""
     attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
     cost_usd: Union[Annotated[float, msgspec.Meta(ge=0)], None] = None
-    user_id: str = ""
-    cohort: str = ""
-    feature: str = ""
-    intent: str = ""
-    cost_center: str = ""
-    product_line: str = ""
-    customer_id: str = ""
-    api_key_id: str = ""
 
 
 class NotFastPath(Exception):
@@ -81,8 +73,4 @@ def parse_fast(line: bytes) -> CallEvent:
         raise NotFastPath
     if record.status == "error" and not record.error_class:
         record.error_class = "other"
-    record.attributes = {"user_id": record.user_id, "cohort": record.cohort, "feature": record.feature,
-                         "intent": record.intent, "cost_center": record.cost_center,
-                         "product_line": record.product_line, "customer_id": record.customer_id,
-                         "api_key_id": record.api_key_id}
     return record

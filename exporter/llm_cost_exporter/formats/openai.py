@@ -101,7 +101,7 @@ class OpenAIParser:
             reasoning_tokens=min(reasoning, output),
             status="error" if failed else "ok",
             error_class=error_class,
-            attributes=self._labels.attributes(data),
+            **self._labels.fields(data),
             **envelope_fields(data, response, self.provider),
         )]
 

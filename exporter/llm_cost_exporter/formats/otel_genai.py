@@ -118,7 +118,7 @@ class OtelGenAIParser:
             "call_id": text_value(span.get("spanId")),
             "status": "error" if failed else "ok",
             "error_class": error_class,
-            "attributes": self._labels.attributes(view),
+            **self._labels.fields(view),
         }
         if operation == TOOL_OPERATION:
             if failed:
