@@ -133,12 +133,14 @@ class Aggregator:
     def ingest_batch(self, events: Sequence[CallEvent], arrival: float) -> None:
         """Add accepted events in order; all arrived at the monotonic time `arrival`.
 
-        This is the hot loop of the exporter: model calls are handled inline with the tables
-        bound to locals, including the common case of request assembly (the same steps as
-        RequestAssembler.add). Tool calls and request ends go through their own methods.
+        This is the hot loop of the exporter, with the tables bound to locals. A model or
+        tool call is counted, then joins its request (the steps of RequestAssembler.add);
+        a request end closes its request.
         """
         series_cache = self._series_cache
         series_key = self._series_key
+        tool_cache = self._tool_cache
+        tool_calls = self.tool_calls
         add_prefix = self.prefixes.add
         observe_request = self._observe_request
         requests = self.requests
@@ -155,75 +157,33 @@ class Aggregator:
                 if ts > clock:
                     clock = ts
             kind = event.kind
-            if kind != KIND_MODEL:
-                if kind == KIND_TOOL:
-                    requests.watermark = watermark
-                    self.clock = clock
-                    self._ingest_tool_call(event, arrival)
-                else:
-                    request = open_requests.pop(event.request_id, None)
-                    if request is not None and (request[REQUEST_MODEL_CALLS] or request[REQUEST_TOOL_CALLS]):
-                        observe_request(request)
+            if kind == KIND_MODEL:
+                raw_key = series_key(event)
+                entry = series_cache.get(raw_key)
+                if entry is None:
+                    entry = self._admit_series(raw_key, event)
+                cost = self._count_model_call(event, entry, ts)
+                feature, intent, cohort = entry.feature, entry.intent, entry.cohort
+                model_calls, tools = 1, 0
+            elif kind == KIND_TOOL:
+                raw = (event.tool, event.feature, event.intent, event.cohort)
+                labels = tool_cache.get(raw)
+                if labels is None:
+                    labels = self._admit_tool(raw)
+                tool, feature, intent, cohort = labels
+                key = (tool, event.status, feature)
+                tool_calls[key] = tool_calls.get(key, 0.0) + 1.0
+                cost, model_calls, tools = 0.0, 0, 1
+            else:
+                request = open_requests.pop(event.request_id, None)
+                if request is not None and (request[REQUEST_MODEL_CALLS] or request[REQUEST_TOOL_CALLS]):
+                    observe_request(request)
                 continue
 
-            raw_key = series_key(event)
-            entry = series_cache.get(raw_key)
-            if entry is None:
-                entry = self._admit_series(raw_key, event)
-            if entry.overflowed:
-                for label in entry.overflowed:
-                    self.limiter.count_overflow(label)
-
-            # Tokens and cost.
-            input_tokens = event.input_tokens
-            cache_read = event.cache_read_tokens
-            cache_write = event.cache_write_tokens
-            output = event.output_tokens
-            values = entry.values
-            values[INPUT] += input_tokens
-            values[CACHE_READ] += cache_read
-            values[CACHE_WRITE] += cache_write
-            values[OUTPUT] += output
-            values[REASONING] += event.reasoning_tokens
-            price = entry.price
-            if price is None:
-                cost = self._count_unpriced(entry, input_tokens + cache_read + cache_write + output)
-            else:
-                rates = price.rates_for(input_tokens + cache_read + cache_write) if price.thresholds else price.base
-                input_usd = input_tokens * rates.input
-                read_usd = cache_read * rates.cache_read
-                write_usd = cache_write * rates.cache_write
-                if event.cache_write_1h_tokens:
-                    write_usd += event.cache_write_1h_tokens * (rates.cache_write_1h - rates.cache_write)
-                output_usd = output * rates.output
-                values[INPUT_USD] += input_usd
-                values[CACHE_READ_USD] += read_usd
-                values[CACHE_WRITE_USD] += write_usd
-                values[OUTPUT_USD] += output_usd
-                cost = input_usd + read_usd + write_usd + output_usd
-            failed = event.status == "error"
-            values[CALLS_ERROR if failed else CALLS_OK] += 1
-
-            # Budgets, prompt prefixes, retries.
-            for budget in entry.budgets:
-                budget.add(ts, cost)
-            prefix_hash = event.prompt_prefix_hash
-            if prefix_hash:
-                last_seen = entry.prefixes.get(prefix_hash)
-                if last_seen is None:
-                    add_prefix(ts, entry.feature, prefix_hash)
-                elif ts > last_seen:
-                    entry.prefixes[prefix_hash] = ts
-            if event.attempt > 1 or event.retry_of:
-                self._count_retry(event, entry)
-            if failed and event.call_id:
-                self._remember_failure(event.call_id, entry, event.error_class, cost)
-
-            # Request assembly: the steps of RequestAssembler.add for a model call.
+            # Request assembly.
             request_id = event.request_id
             if not request_id:
-                observe_request([ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                                 event.user_id])
+                observe_request([ts, arrival, cost, model_calls, tools, feature, intent, cohort, event.user_id])
                 continue
             request = open_requests.pop(request_id, None)
             if request is None or request[LAST_TS] + idle_timeout <= watermark:
@@ -231,39 +191,82 @@ class Aggregator:
                     requests.close(request)
                 if len(open_requests) >= max_open:
                     requests.evict_oldest()
-                request = [ts, arrival, cost, 1, 0, entry.feature, entry.intent, entry.cohort,
-                           event.user_id]
+                request = [ts, arrival, cost, model_calls, tools, feature, intent, cohort, event.user_id]
             else:
                 if ts > request[LAST_TS]:
                     request[LAST_TS] = ts
                 request[REQUEST_ARRIVAL] = arrival
                 request[REQUEST_COST] += cost
-                request[REQUEST_MODEL_CALLS] += 1
+                request[REQUEST_MODEL_CALLS] += model_calls
+                request[REQUEST_TOOL_CALLS] += tools
                 if not (request[REQUEST_FEATURE] and request[REQUEST_INTENT] and request[REQUEST_COHORT]
                         and request[REQUEST_USER]):
-                    requests.fill_labels(request, entry.feature, entry.intent, entry.cohort,
-                                         event.user_id)
+                    requests.fill_labels(request, feature, intent, cohort, event.user_id)
             open_requests[request_id] = request
         requests.watermark = watermark
         self.clock = clock
+
+    def _count_model_call(self, event: CallEvent, entry: _SeriesEntry, ts: float) -> float:
+        """Count a model call's tokens and cost in its series, budgets, prefixes and retries; return the cost."""
+        input_tokens = event.input_tokens
+        cache_read = event.cache_read_tokens
+        cache_write = event.cache_write_tokens
+        output = event.output_tokens
+        values = entry.values
+        values[INPUT] += input_tokens
+        values[CACHE_READ] += cache_read
+        values[CACHE_WRITE] += cache_write
+        values[OUTPUT] += output
+        values[REASONING] += event.reasoning_tokens
+        price = entry.price
+        if price is None:
+            cost = self._count_unpriced(entry, input_tokens + cache_read + cache_write + output)
+        else:
+            rates = price.rates_for(input_tokens + cache_read + cache_write) if price.thresholds else price.base
+            input_usd = input_tokens * rates.input
+            read_usd = cache_read * rates.cache_read
+            write_usd = cache_write * rates.cache_write
+            if event.cache_write_1h_tokens:
+                write_usd += event.cache_write_1h_tokens * (rates.cache_write_1h - rates.cache_write)
+            output_usd = output * rates.output
+            values[INPUT_USD] += input_usd
+            values[CACHE_READ_USD] += read_usd
+            values[CACHE_WRITE_USD] += write_usd
+            values[OUTPUT_USD] += output_usd
+            cost = input_usd + read_usd + write_usd + output_usd
+        failed = event.status == "error"
+        values[CALLS_ERROR if failed else CALLS_OK] += 1
+
+        if entry.overflowed:
+            for label in entry.overflowed:
+                self.limiter.count_overflow(label)
+        for budget in entry.budgets:
+            budget.add(ts, cost)
+        prefix_hash = event.prompt_prefix_hash
+        if prefix_hash:
+            last_seen = entry.prefixes.get(prefix_hash)
+            if last_seen is None:
+                self.prefixes.add(ts, entry.feature, prefix_hash)
+            elif ts > last_seen:
+                entry.prefixes[prefix_hash] = ts
+        if event.attempt > 1 or event.retry_of:
+            self._count_retry(event, entry)
+        if failed and event.call_id:
+            self._remember_failure(event.call_id, entry, event.error_class, cost)
+        return cost
 
     def _count_unpriced(self, entry: _SeriesEntry, tokens: int) -> float:
         key = (entry.provider, entry.model)
         self.unpriced_tokens[key] = self.unpriced_tokens.get(key, 0.0) + tokens
         return 0.0
 
-    def _ingest_tool_call(self, event: CallEvent, arrival: float) -> None:
-        raw = (event.tool, event.feature, event.intent, event.cohort)
-        labels = self._tool_cache.get(raw)
-        if labels is None:
-            labels = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
-                      self._limit("intent", raw[2]), self._limit("cohort", raw[3]))
-            if labels == raw and len(self._tool_cache) < MAX_CACHED_SERIES:
-                self._tool_cache[raw] = labels
-        tool, feature, intent, cohort = labels
-        key = (tool, event.status, feature)
-        self.tool_calls[key] = self.tool_calls.get(key, 0.0) + 1.0
-        self.requests.add(event.request_id, event.ts, arrival, 0.0, 0, 1, feature, intent, cohort, event.user_id)
+    def _admit_tool(self, raw: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+        """Return the limited (tool, feature, intent, cohort) labels of a tool call, cached when unchanged."""
+        labels = (self._limit("tool", raw[0]), self._limit("feature", raw[1]),
+                  self._limit("intent", raw[2]), self._limit("cohort", raw[3]))
+        if labels == raw and len(self._tool_cache) < MAX_CACHED_SERIES:
+            self._tool_cache[raw] = labels
+        return labels
 
     def _admit_series(self, raw_key: tuple, event: CallEvent) -> _SeriesEntry:
         overflowed = []
