@@ -42,7 +42,7 @@ MAX_REMEMBERED_FAILURES = 100_000
 def series_key_getter(attribution: Sequence[str]) -> Callable[[CallEvent], tuple]:
     """Return a function of an event that gives its raw series key: (provider, model, *attribution values)."""
     if all(name in ATTRIBUTION_FIELDS for name in attribution):
-        return attrgetter("provider", "model", *attribution)  # one C call, the common case
+        return attrgetter("provider", "model", *attribution)  # the common case, in one C call
 
     def series_key(event: CallEvent) -> tuple:
         extra = event.extra_attributes
@@ -334,7 +334,7 @@ class Aggregator:
     def _observe_request(self, request: list) -> None:
         """Observe a closed request in the histograms, and add its cost to its user's spend.
 
-        Runs once per request, so the histogram updates of histograms.observe are inlined.
+        This runs once per request, so the histogram updates are written out here.
         """
         cost = request[REQUEST_COST]
         model_calls = request[REQUEST_MODEL_CALLS]
@@ -369,7 +369,7 @@ class Aggregator:
     def _new_call_histograms(self, feature: str, intent: str) -> tuple[list[float], list[float]]:
         """Return the model-call and tool-call histograms of one (feature, intent), created if new.
 
-        They may exist already in the exposed tables (restored from state) but not in the pair cache.
+        After a restore, they may exist in the exposed tables but not yet in the pair cache.
         """
         key = (feature, intent)
         model_calls = self.request_model_calls.setdefault(key, new_histogram(CALL_BUCKETS))
@@ -412,7 +412,7 @@ class Aggregator:
         self.requests.flush_all()
 
     def forget_resolutions(self) -> None:
-        """Drop the cached label resolutions, which hold references into the tables: after a restore."""
+        """Drop the cached label resolutions, which refer to the tables that a restore replaces."""
         self._series_cache.clear()
         self._tool_cache.clear()
         self._request_calls.clear()

@@ -19,6 +19,12 @@ LAST_TS, ARRIVAL, COST, MODEL_CALLS, TOOL_CALLS, FEATURE, INTENT, COHORT, USER =
 
 
 class RequestAssembler:
+    """The open requests, keyed by request id, and the ways they close.
+
+    Aggregator.ingest_batch adds calls to `open` itself, for speed. It re-inserts a request
+    after each call, so `open` stays ordered by the arrival of each request's last call.
+    """
+
     # NOTE: one watermark serves every source. A source whose clock runs ahead of the others
     # (a skewed gateway pod) can close the other sources' requests early, which a watermark
     # per source would avoid.
@@ -31,45 +37,9 @@ class RequestAssembler:
         self.watermark = float("-inf")
         self.evicted = 0.0
 
-    def add(self, request_id: str, ts: float, arrival: float, cost: float, model_calls: int, tool_calls: int,
-            feature: str, intent: str, cohort: str, user: str) -> None:
-        """Add one call to its request."""
-        if ts > self.watermark:
-            self.watermark = ts
-        if not request_id:
-            self._on_close([ts, arrival, cost, model_calls, tool_calls, feature, intent, cohort, user])
-            return
-
-        request = self.open.pop(request_id, None)
-        if request is not None and request[LAST_TS] + self.idle_timeout <= self.watermark:
-            self.close(request)
-            request = None
-        if request is None:
-            request = self.start(ts, arrival, feature, intent, cohort, user)
-        else:
-            self.extend(request, ts, arrival, feature, intent, cohort, user)
-        request[COST] += cost
-        request[MODEL_CALLS] += model_calls
-        request[TOOL_CALLS] += tool_calls
-        self.open[request_id] = request  # re-inserted last: the dict stays ordered by arrival
-
-    def start(self, ts: float, arrival: float, feature: str, intent: str, cohort: str, user: str) -> list:
-        """Return a new open request, closing the oldest one first if the limit is reached."""
-        if len(self.open) >= self.max_open:
-            self.evict_oldest()
-        return [ts, arrival, 0.0, 0, 0, feature, intent, cohort, user]
-
-    @staticmethod
-    def extend(request: list, ts: float, arrival: float, feature: str, intent: str, cohort: str,
-               user: str) -> None:
-        """Update an open request's times and fill the labels its first calls left empty."""
-        if ts > request[LAST_TS]:
-            request[LAST_TS] = ts
-        request[ARRIVAL] = arrival
-        RequestAssembler.fill_labels(request, feature, intent, cohort, user)
-
     @staticmethod
     def fill_labels(request: list, feature: str, intent: str, cohort: str, user: str) -> None:
+        """Fill the labels that the request's first calls left empty."""
         if not request[FEATURE]:
             request[FEATURE] = feature
         if not request[INTENT]:
@@ -83,14 +53,6 @@ class RequestAssembler:
         """Hand a request taken out of `open` to the callback, unless it has no call."""
         if request[MODEL_CALLS] or request[TOOL_CALLS]:
             self._on_close(request)
-
-    def end(self, request_id: str, ts: float) -> None:
-        """Close a request on its `request_end` event."""
-        if ts > self.watermark:
-            self.watermark = ts
-        request = self.open.pop(request_id, None)
-        if request is not None:
-            self.close(request)
 
     def advance(self) -> None:
         """Close the requests that the watermark has passed, oldest arrival first."""
