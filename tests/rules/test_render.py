@@ -105,6 +105,19 @@ def test_thresholds_reach_expression_and_text():
     assert "over the last 20m, more than 4x" in alert["annotations"]["description"]
 
 
+def test_seasonal_guard_reaches_expression_and_text():
+    rendered = render(TEMPLATES, VALUES, {"alerts": {"LLMSpendBurnRateHigh": {
+        "seasonal_guard": {"factor": 1.5, "window": "4h"}}}})
+    rules = rules_by_name(rendered)
+    alert = rules["LLMSpendBurnRateHigh"][0]
+    assert "feature:llm_cost_usd:rate15m > 1.5 * feature:llm_cost_usd:rate1h_max4h_offset1w" in alert["expr"]
+    assert "feature:llm_cost_usd:rate15m unless feature:llm_cost_usd:rate1h_max4h_offset1w" in alert["expr"]
+    assert "more than 1.5x its highest 1h rate of " in alert["annotations"]["description"]
+    assert "within 4h around the same time a week earlier" in alert["annotations"]["description"]
+    # A 4h window centred on the same time a week earlier ends 2h after it.
+    assert "[4h:5m]\n  offset 6d22h\n" in rules["feature:llm_cost_usd:rate1h_max4h_offset1w"][0]["expr"]
+
+
 def test_burn_rate_groups_by_api_key(tmp_path):
     rendered = render(TEMPLATES, VALUES, {"alerts": {"LLMSpendBurnRateHigh": {"group_by": ["api_key_id"]}}})
     rules = rules_by_name(rendered)
@@ -157,9 +170,12 @@ def test_short_windows_render_valid_rules(tmp_path):
          "baseline_interval (5m) must be shorter than the 5m lookback of instant queries"),
         ({"alerts": {"LLMBudgetProjectedOverrun": {"window_by_period": {"day": "1d"}}}},
          "alerts.LLMBudgetProjectedOverrun.window_by_period.day (1d) must be shorter than the shortest day"),
+        ({"alerts": {"LLMSpendBurnRateHigh": {"seasonal_guard": {"window": "2w"}}}},
+         "alerts.LLMSpendBurnRateHigh.seasonal_guard.window (2w) must be shorter than two weeks"),
     ],
     ids=["window-longer-than-baseline", "negative-floor", "fast-window-longer-than-day", "unknown-severity",
-         "invalid-duration", "baseline-interval-at-lookback", "budget-window-as-long-as-period"],
+         "invalid-duration", "baseline-interval-at-lookback", "budget-window-as-long-as-period",
+         "seasonal-window-too-long"],
 )
 def test_invalid_values_are_rejected(overrides, message):
     with pytest.raises(ValuesError) as err:

@@ -75,11 +75,13 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
         """Write `feature="{{ $labels.feature }}"` for each label, for annotation text."""
         return ", ".join(f'{name}="{label_ref(name)}"' for name in labels)
 
-    def query(expr: str, labels: list[str], fmt: str = "%.2f") -> str:
+    def query(expr: str, labels: list[str], fmt: str = "%.2f", before: str = "", after: str = "",
+              empty: str = "") -> str:
         """Write a Prometheus template that runs `expr` for the alert's own label values.
 
         SEL in `expr` marks where the matchers for `labels` go, kept labels included. The
-        template prints the first result with `fmt`, or nothing when the query is empty.
+        template prints `before`, the first result with `fmt` and `after`, or `empty` when
+        the query returns nothing.
         """
         names = keep_labels + [label for label in labels if label not in keep_labels]
         matchers = ",".join(f"{name}=%q" for name in names)
@@ -87,10 +89,14 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
         text = expr.replace("SEL", "{" + matchers + "}")
         if '"' in text or "%" in text.replace("%q", ""):
             raise RenderError(f"query expression must not contain quotes or %: {expr}")
-        return '{{ with printf "%s" %s | query }}{{ . | first | value | printf "%s" }}{{ end }}' % (
+        otherwise = "{{ else }}" + empty if empty else ""
+        return '{{ with printf "%s" %s | query }}%s{{ . | first | value | printf "%s" }}%s%s{{ end }}' % (
             text,
             args,
+            before,
             fmt,
+            after,
+            otherwise,
         )
 
     def top_feature(window: str = "1d") -> str:
@@ -112,6 +118,16 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
     def seconds(duration: str) -> int:
         return int(parse_duration(str(duration)))
 
+    def duration(total_seconds: int) -> str:
+        """Write a whole number of seconds in Prometheus notation, such as 6d23h for 601200."""
+        parts = []
+        rest = int(total_seconds)
+        for unit, length in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+            count, rest = divmod(rest, length)
+            if count:
+                parts.append(f"{count}{unit}")
+        return "".join(parts) or "0s"
+
     def runbook(alert: str) -> str:
         return f"{values['runbook_base_url'].rstrip('/')}/{alert}.md"
 
@@ -123,6 +139,7 @@ def _template_helpers(values: dict[str, Any]) -> dict[str, Any]:
         "labels_text": labels_text,
         "query": query,
         "seconds": seconds,
+        "duration": duration,
         "period_window_text": period_window_text,
         "top_feature": top_feature,
         "runbook": runbook,

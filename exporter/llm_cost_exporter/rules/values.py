@@ -207,6 +207,10 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     checker.shorter(f"{alert}.long_window", long, f"{alert}.baseline_window", baseline)
     checker.number(f"{alert}.factor", minimum=1, exclusive=True)
     checker.number(f"{alert}.min_spend_usd_per_hour", minimum=0)
+    checker.number(f"{alert}.seasonal_guard.factor", minimum=0, exclusive=True)
+    guard_window = checker.duration(f"{alert}.seasonal_guard.window")
+    # The window is centred on the same time a week earlier and must end before now.
+    checker.shorter(f"{alert}.seasonal_guard.window", guard_window, "two weeks", 14 * 86400)
     if not isinstance(checker.get(f"{alert}.breaker"), bool):
         checker.errors.append(f"{alert}.breaker: expected true or false")
 
