@@ -424,6 +424,8 @@ def normal_suite() -> dict:
                  "exp_samples": [{"labels": "{}", "value": 2}]},
                 {"expr": "count(feature_intent:llm_request_cost_usd:mean1h_prediction)", "eval_time": end,
                  "exp_samples": [{"labels": "{}", "value": 2}]},
+                {"expr": "count(feature:llm_request_cost_usd:mean1d_prediction)", "eval_time": end,
+                 "exp_samples": [{"labels": "{}", "value": 2}]},
                 # The burn rate's seasonal guard had a week of history to compare with.
                 {"expr": "count(feature:llm_cost_usd:rate1h_max2h_offset1w)", "eval_time": end,
                  "exp_samples": [{"labels": "{}", "value": 2}]},

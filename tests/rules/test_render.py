@@ -118,6 +118,22 @@ def test_seasonal_guard_reaches_expression_and_text():
     assert "[4h:5m]\n  offset 6d22h\n" in rules["feature:llm_cost_usd:rate1h_max4h_offset1w"][0]["expr"]
 
 
+def test_mix_band_renders_beside_intent_band(tmp_path):
+    rendered = render(TEMPLATES, VALUES)
+    bands = {rule["labels"]["band_scope"]: rule for rule in rules_by_name(rendered)["LLMCostPerRequestAnomaly"]}
+    assert sorted(bands) == ["feature", "feature_intent"]
+    assert "feature:llm_requests:rate1d * 3600 >= 60" in bands["feature"]["expr"]
+    assert "feature_intent:llm_requests:rate1h * 3600 >= 100" in bands["feature_intent"]["expr"]
+    promtool_check(tmp_path, rendered.rules_text)
+
+
+def test_mix_band_turns_off():
+    rendered = render(TEMPLATES, VALUES, {"alerts": {"LLMCostPerRequestAnomaly": {"mix_band": {"group_by": []}}}})
+    rules = rules_by_name(rendered)
+    assert [rule["labels"]["band_scope"] for rule in rules["LLMCostPerRequestAnomaly"]] == ["feature_intent"]
+    assert "feature:llm_request_cost_usd:mean1d" not in rules
+
+
 def test_burn_rate_groups_by_api_key(tmp_path):
     rendered = render(TEMPLATES, VALUES, {"alerts": {"LLMSpendBurnRateHigh": {"group_by": ["api_key_id"]}}})
     rules = rules_by_name(rendered)
@@ -172,10 +188,13 @@ def test_short_windows_render_valid_rules(tmp_path):
          "alerts.LLMBudgetProjectedOverrun.window_by_period.day (1d) must be shorter than the shortest day"),
         ({"alerts": {"LLMSpendBurnRateHigh": {"seasonal_guard": {"window": "2w"}}}},
          "alerts.LLMSpendBurnRateHigh.seasonal_guard.window (2w) must be shorter than two weeks"),
+        ({"alerts": {"LLMCostPerRequestAnomaly": {"mix_band": {"group_by": ["feature", "intent"]}}}},
+         "alerts.LLMCostPerRequestAnomaly.mix_band.group_by: must differ from "
+         "alerts.LLMCostPerRequestAnomaly.group_by, or be [] to turn the mix band off"),
     ],
     ids=["window-longer-than-baseline", "negative-floor", "fast-window-longer-than-day", "unknown-severity",
          "invalid-duration", "baseline-interval-at-lookback", "budget-window-as-long-as-period",
-         "seasonal-window-too-long"],
+         "seasonal-window-too-long", "mix-band-same-grouping"],
 )
 def test_invalid_values_are_rejected(overrides, message):
     with pytest.raises(ValuesError) as err:

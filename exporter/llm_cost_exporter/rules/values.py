@@ -252,6 +252,14 @@ def check_values(values: dict[str, Any], source: str = "values") -> None:
     checker.number(f"{alert}.min_requests_per_hour", minimum=0)
     history = checker.duration(f"{alert}.min_history")
     checker.shorter(f"{alert}.min_history", history, f"{alert}.baseline_window", baseline)
+    checker.labels(f"{alert}.mix_band.group_by", allow_empty=True)
+    if checker.get(f"{alert}.mix_band.group_by") == checker.get(f"{alert}.group_by"):
+        checker.errors.append(f"{alert}.mix_band.group_by: must differ from {alert}.group_by, "
+                              "or be [] to turn the mix band off")
+    mix_window = checker.duration(f"{alert}.mix_band.window")
+    checker.shorter(f"{alert}.mix_band.window", mix_window, f"{alert}.baseline_window", baseline)
+    checker.duration(f"{alert}.mix_band.for", allow_zero=True)
+    checker.number(f"{alert}.mix_band.min_requests_per_hour", minimum=0)
 
     alert = "alerts.LLMCallMultiplicityDrift"
     checker.severity(f"{alert}.severity")
