@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 EXPORTER := $(BIN)/llm-cost-exporter
 SHARED ?= ../shared
 PYTEST_ARGS ?=
+LISTEN ?= 127.0.0.1:9841
 
 .DEFAULT_GOAL := help
 
@@ -24,8 +25,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed ## Create .venv and install the package with its test dependencies
 
-run: venv ## Run the exporter on a live simulated gateway log (Ctrl-C stops it)
-	$(BIN)/python scripts/run_local.py
+run: venv ## Run the exporter on a live simulated gateway log (Ctrl-C stops it; LISTEN=host:port)
+	$(BIN)/python scripts/run_local.py --listen $(LISTEN)
 
 sample: venv ## Regenerate examples/gateway-sample.jsonl
 	$(EXPORTER) simulate --seed 1 --start 2026-01-05T09:00:00Z --events 40 --output examples/gateway-sample.jsonl

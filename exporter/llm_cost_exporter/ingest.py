@@ -33,6 +33,7 @@ class RecordIngestor:
         self.aggregator = aggregator
         self.max_record_bytes = max_record_bytes
         self.logged_rejections = 0
+        aggregator.register_source(source)
 
     def ingest(self, records: Iterable[bytes], origin: str = "", line_numbers: list[int] | None = None) -> int:
         """Ingest `records` and return how many were accepted.

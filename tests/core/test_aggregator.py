@@ -13,6 +13,9 @@ from llm_cost_exporter.aggregation.histograms import COST_BUCKETS
 from llm_cost_exporter.aggregation.labels import OVERFLOW
 from llm_cost_exporter.config import parse_config
 from llm_cost_exporter.events import CallEvent
+from llm_cost_exporter.formats import make_parser
+from llm_cost_exporter.formats.base import REJECT_REASONS
+from llm_cost_exporter.ingest import RecordIngestor
 
 T0 = datetime(2026, 12, 1, 10, tzinfo=timezone.utc).timestamp()
 PRICED = """
@@ -59,6 +62,14 @@ def test_attribution_label_outside_the_native_fields():
     agg.ingest(call(input_tokens=3, feature="f"))
     assert agg.model_series[("p", "m", "f", "search")][INPUT] == 2
     assert agg.model_series[("p", "m", "f", "")][INPUT] == 3
+
+
+def test_rejection_counters_start_at_zero():
+    agg = aggregator()
+    RecordIngestor("gateway", make_parser("native", agg.attribution), agg).ingest([b"not json"])
+    assert agg.rejected[("gateway", "invalid_json")] == 1.0
+    assert {reason for (_, reason), count in agg.rejected.items() if count == 0} == set(REJECT_REASONS) - {"invalid_json"}
+    assert agg.events[("gateway", "accepted")] == 0.0
 
 
 def test_request_closed_by_request_end():

@@ -171,3 +171,16 @@ breaker:
     assert "breaker.webhook_token_file: cannot read the breaker token file" in result.stderr
     assert "breaker.gateway_token_file: the breaker token file" in result.stderr
     assert "is empty" in result.stderr
+
+
+def test_check_config_warns_when_no_file_matches(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f'sources: [{{name: gw, type: file, path: "{tmp_path}/logs/*.jsonl"}}]\n')
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 0
+    assert f"sources[0].path: no file matches {tmp_path}/logs/*.jsonl yet" in result.stderr
+
+
+def test_invalid_value_named_in_message():
+    errors = errors_of("budgets: [{name: b, period: month, amount_usd: -5}]")
+    assert "budgets[0].amount_usd: Input should be greater than 0 (got -5)" in errors

@@ -108,6 +108,31 @@ def test_http_endpoints_and_negotiation(tmp_path):
         assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
         assert open_metrics.text.endswith("# EOF\n")
 
+        with requests.Session() as session:  # one kept-alive connection: HEAD, then GET
+            head = session.head(f"{exporter.url}/metrics", timeout=5)
+            assert head.status_code == 200
+            assert int(head.headers["Content-Length"]) > 0
+            assert head.content == b""
+            assert session.get(f"{exporter.url}/healthz", timeout=5).text == "ok\n"
+    assert "no file matches" in exporter.log_path.read_text()
+
+
+def test_taken_port_reported(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "config.yaml"
+        path.write_text(f'server: {{listen: "127.0.0.1:{port}"}}\nstate: {{path: "{tmp_path / "state.db"}"}}\n')
+        result = subprocess.run([sys.executable, "-m", "llm_cost_exporter", "serve", "--config", str(path)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "set another listen address" in result.stderr
+    assert "Traceback" not in result.stderr
+
 
 def test_sigterm_stops_cleanly_and_restart_continues(tmp_path):
     logs = tmp_path / "logs"

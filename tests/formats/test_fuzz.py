@@ -102,7 +102,7 @@ def test_ten_megabyte_lines(name):
     padded = samples(name)[0][:-1] + b', "padding": "' + b"x" * TEN_MB + b'"}'
     garbage = b"x" * TEN_MB
     aggregator = run_ingestor(name, [padded, garbage, samples(name)[0]])
-    assert aggregator.rejected == {("fuzz", "oversized_line"): 2.0}
+    assert {key: count for key, count in aggregator.rejected.items() if count} == {("fuzz", "oversized_line"): 2.0}
     assert aggregator.events[("fuzz", "accepted")] == 1.0
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 
 from ..config.models import Config
+from ..formats.base import REJECT_REASONS
 from ..events import ATTRIBUTION_FIELDS, KIND_MODEL, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
@@ -114,6 +115,13 @@ class Aggregator:
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
 
     # --- ingestion -------------------------------------------------------------------
+
+    def register_source(self, source: str) -> None:
+        """Start a source's event counters at zero, so that rate() over them works before the first rejection."""
+        for result in ("accepted", "rejected"):
+            self.events.setdefault((source, result), 0.0)
+        for reason in REJECT_REASONS:
+            self.rejected.setdefault((source, reason), 0.0)
 
     def count_accepted(self, source: str, count: int) -> None:
         key = (source, "accepted")

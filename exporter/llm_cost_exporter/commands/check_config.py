@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +36,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid ({len(config.sources)} source(s), {len(config.budgets)} budget(s))")
     if not config.sources:
         print("warning: no sources are configured, so serve will expose only its own metrics", file=sys.stderr)
+    for warning in _path_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _path_warnings(config) -> list[str]:
+    """Return a warning for each file source whose path or glob matches no file now (a typo, or a missing mount)."""
+    warnings = []
+    for index, source in enumerate(config.sources):
+        pattern = getattr(source, "path", None) if source.type == "file" else None
+        if pattern and not [path for path in glob.glob(pattern) if os.path.isfile(path)]:
+            warnings.append(f"sources[{index}].path: no file matches {pattern} yet; serve reads it once it appears")
+    return warnings
 
 
 def _file_problems(config) -> list[str]:

@@ -89,6 +89,9 @@ def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
         message = "missing type; set type: file (or another source type)"
     else:
         message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        if kind != "value_error" and isinstance(value, (str, int, float, bool)):
+            message += f" (got {value!r})"  # the project's own value errors name the value already
     return f"{location}: {message}" if location else message
 
 

@@ -88,7 +88,11 @@ class MetricsServer(ThreadingHTTPServer):
         self.breaker_api = breaker_api
         if ":" in host:
             self.address_family = socket.AF_INET6
-        super().__init__((host, port), _Handler)
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as err:
+            raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror}; stop the process "
+                                     "that uses the port, or set another listen address in the configuration") from None
         self._thread: threading.Thread | None = None
 
     @property
@@ -125,6 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_SECONDS
+    _head_only = False
     # The headers and the body go out in two writes. With Nagle's algorithm the second write waits
     # for the client's delayed ACK, which adds about 40 ms to every response on a kept-alive connection.
     disable_nagle_algorithm = True
@@ -148,6 +153,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, b'<html><body><a href="/metrics">/metrics</a></body></html>\n', "text/html")
         else:
             self._send(404, b"not found\n", "text/plain")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        """Send the response GET would send, without the body (curl -I, load balancer checks)."""
+        self._head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False  # the handler serves the connection's next requests too
 
     def do_POST(self) -> None:  # noqa: N802
         if self.server.breaker_api is None or urlsplit(self.path).path != ALERTS_PATH:
@@ -288,7 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {**self.server.web_config.headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self._head_only:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)

@@ -131,6 +131,7 @@ class FileSource:
         self._saved = {(entry["device"], entry["inode"]): entry for entry in saved.get("files", [])}
         self._history: list[dict[str, Any]] = list(saved.get("history", []))[:HISTORY_LIMIT]
         self._first_start = positions is None
+        self._reported_no_match = False
         self._clock = clock
         self._open = opener
         self._partial_line_timeout = partial_line_timeout
@@ -174,6 +175,9 @@ class FileSource:
                 continue
             if os.path.isfile(path):
                 found.append((stat.st_mtime, path, stat))
+        if not found and not self.files and not self._reported_no_match:
+            log.warning("source %s: no file matches %s yet; it is read once it appears", self.name, pattern)
+        self._reported_no_match = not found and not self.files
         # Oldest first, so rotated files are read before the file that replaced them.
         for _mtime, path, stat in sorted(found, key=lambda item: (item[0], item[1])):
             identity = (stat.st_dev, stat.st_ino)
