@@ -22,6 +22,7 @@ ONSET = MONTH_START + 34 * 3600  # 2 March, 10:00 UTC
 @pytest.fixture(scope="module")
 def backtest_output(tmp_path_factory, repo_root):
     output = tmp_path_factory.mktemp("backtest")
+    (output / "agent-loop.png").write_bytes(b"a chart of an earlier run")
     code = cli.main([
         "backtest", "--rules", str(repo_root / "alert_rules/rendered/llm-cost.rules.yml"),
         "--scenario", "baseline", "--scenario", "retry-storm",
@@ -59,6 +60,7 @@ def test_results_table_and_charts(backtest_output):
     for name in ("baseline", "retry-storm"):
         chart = backtest_output / f"{name}.png"
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (backtest_output / "agent-loop.png").exists()  # left by an earlier run
 
 
 def test_onset_outside_period_rejected(tmp_path, caplog):
@@ -66,3 +68,17 @@ def test_onset_outside_period_rejected(tmp_path, caplog):
                      "--output", str(tmp_path)])
     assert code == 2
     assert "lies outside the backtest period" in caplog.text
+
+
+def test_stale_rendered_rules_warned(tmp_path, repo_root, monkeypatch, caplog):
+    from llm_cost_exporter.commands.backtest import DEFAULT_RULES, _warn_if_stale
+
+    shutil.copytree(repo_root / "alert_rules", tmp_path / "alert_rules")
+    monkeypatch.chdir(tmp_path)
+    _warn_if_stale(DEFAULT_RULES)
+    assert "differs from a fresh render" not in caplog.text
+
+    values = tmp_path / "alert_rules" / "values.yaml"
+    values.write_text(values.read_text().replace("factor: 3", "factor: 4", 1))
+    _warn_if_stale(DEFAULT_RULES)
+    assert "alert_rules/rendered/llm-cost.rules.yml differs from a fresh render" in caplog.text

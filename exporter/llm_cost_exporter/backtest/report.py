@@ -159,7 +159,11 @@ def write_chart(result: ScenarioResult, path: Path) -> None:
     figure, axes_list = pyplot.subplots(panels, 1, figsize=(11, 4.2 * panels), dpi=100, squeeze=False)
     _draw_panel(axes_list[0][0], result, month_start, result.end, "%b %d", legend=True)
     if onset is not None:
-        _draw_panel(axes_list[1][0], result, onset - 6 * 3600, min(result.end, onset + 18 * 3600), "%d %H:%M",
+        # The lower panel zooms in on the onset: to 18 hours after it, or to 6 hours past the
+        # first alert after it when that is later.
+        after = result.firings_after_onset()
+        zoom_end = max(onset + 18 * 3600, after[0].start + 6 * 3600 if after else 0.0)
+        _draw_panel(axes_list[1][0], result, onset - 6 * 3600, min(result.end, zoom_end), "%d %H:%M",
                     legend=False)
     met, reason = result.verdict()
     figure.suptitle(f"{result.scenario.name}: {result.scenario.description}\n"

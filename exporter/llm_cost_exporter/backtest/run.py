@@ -279,6 +279,8 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
                 state["forked_at"] = time.monotonic()
                 return
             children[pid] = branch.name
+            log.info("replay reached %s: scenario %s continues from its onset in process %d",
+                     format_time(branch.at), branch.name, pid)
             index = state["segment"]
             if index >= len(history.boundaries) or branch.at != history.boundaries[index]:
                 return  # a second scenario with the same onset: the segment is already cut
@@ -294,6 +296,8 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
     events = generator.events(end=settings.end)
     checkpoints = [(branch.at, branch_off(branch)) for branch in branches]
     slots.acquire()
+    log.info("replaying the baseline month from %s to %s at %g requests/s; each scenario branches off "
+             "at its onset", format_time(settings.start), format_time(trunk_end), settings.request_rate)
     try:
         replay.run(events, trunk_end, checkpoints)
     except BaseException as err:
@@ -438,7 +442,8 @@ def _evaluate(scenario: BacktestScenario, onset: float | None, end: float, direc
     timings.update({f"rules: {key}": value for key, value in evaluation.timings.items()})
     if not keep_tsdb:
         shutil.rmtree(data_dir, ignore_errors=True)
-    log.info("scenario %s evaluated: %d firings", scenario.name, len(evaluation.firings))
+    log.info("scenario %s evaluated: %d firings in the month, warm-up excluded", scenario.name,
+             len([firing for firing in evaluation.firings if firing.start >= settings.month_start]))
     return ScenarioResult(
         scenario=scenario,
         settings=settings,

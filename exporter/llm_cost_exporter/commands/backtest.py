@@ -97,6 +97,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.step > 300:
         args.parser.error("--step must be at most 300 s, because Prometheus looks back only 5 minutes for a sample")
+    if args.rules == DEFAULT_RULES:
+        _warn_if_stale(args.rules)
     try:
         ruleset = load_rules(args.rules)
     except OSError as err:
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     elapsed = time.monotonic() - began
 
+    for name in ["results.md", "results.json", *(f"{scenario}.png" for scenario in SCENARIOS)]:
+        (args.output / name).unlink(missing_ok=True)  # a partial run must not leave an earlier run's files
     write_report(results, args.output, elapsed)
     if not args.no_charts:
         for result in results:
@@ -135,3 +139,21 @@ def run(args: argparse.Namespace) -> int:
     if missed:
         log.warning("acceptance not met: %s", ", ".join(missed))
     return 1 if args.check and missed else 0
+
+
+def _warn_if_stale(rules: Path) -> None:
+    """Warn when the rendered rule file differs from a fresh render of alert_rules/ (values edited, not rendered)."""
+    from ..rules import RenderError, ValuesError, render
+    from .rules import DEFAULT_TEMPLATES, DEFAULT_VALUES
+
+    if not (DEFAULT_TEMPLATES.is_dir() and DEFAULT_VALUES.is_file() and rules.is_file()):
+        return
+    try:
+        fresh = render(DEFAULT_TEMPLATES, DEFAULT_VALUES, {}).rules_text
+    except (ValuesError, RenderError) as err:
+        log.warning("cannot render %s to compare with %s: %s", DEFAULT_TEMPLATES, rules, err)
+        return
+    if rules.read_text(encoding="utf-8") != fresh:
+        log.warning("%s differs from a fresh render of %s and the templates, and the backtest evaluates the "
+                    "rendered file; run `llm-cost-exporter rules` (make rules) first to test the edited values",
+                    rules, DEFAULT_VALUES)
