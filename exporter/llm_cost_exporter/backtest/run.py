@@ -296,8 +296,8 @@ def run_scenarios(names: list[str], ruleset: RuleSet, workdir: Path, settings: S
     events = generator.events(end=settings.end)
     checkpoints = [(branch.at, branch_off(branch)) for branch in branches]
     slots.acquire()
-    log.info("replaying the baseline month from %s to %s at %g requests/s; each scenario branches off "
-             "at its onset", format_time(settings.start), format_time(trunk_end), settings.request_rate)
+    log.info("replaying the baseline from %s (warm-up included) to %s at %g requests/s; each scenario "
+             "branches off at its onset", format_time(settings.start), format_time(trunk_end), settings.request_rate)
     try:
         replay.run(events, trunk_end, checkpoints)
     except BaseException as err:
