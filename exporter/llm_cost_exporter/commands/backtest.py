@@ -14,23 +14,12 @@ from ..backtest.run import Settings, run_scenarios
 from ..backtest.scenarios import SCENARIOS
 from ..workloads.profile import ProfileError, load_profile
 from ..workloads.timestamps import parse_rfc3339
+from .arguments import positive
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path("alert_rules/rendered/llm-cost.rules.yml")
 DEFAULT_OUTPUT = Path("build/backtest")
-
-
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = 0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
 
 
 def _duration(text: str) -> float:
@@ -64,11 +53,11 @@ def register(subparsers) -> None:
                         help=f"folder for results.md, results.json and charts (default: {DEFAULT_OUTPUT})")
 
     defaults = Settings()
-    parser.add_argument("--request-rate", type=_positive(float), default=defaults.request_rate, metavar="R",
+    parser.add_argument("--request-rate", type=positive(float), default=defaults.request_rate, metavar="R",
                         help=f"mean requests per second before seasonality and growth (default: {defaults.request_rate:g})")
-    parser.add_argument("--step", type=_positive(float), default=defaults.step, metavar="SECONDS",
+    parser.add_argument("--step", type=positive(float), default=defaults.step, metavar="SECONDS",
                         help=f"seconds of event time between scrapes, at most 300 (default: {defaults.step:g})")
-    parser.add_argument("--days", type=_positive(float), default=defaults.days,
+    parser.add_argument("--days", type=positive(float), default=defaults.days,
                         help=f"length of the evaluated period in days (default: {defaults.days:g})")
     parser.add_argument("--warmup-days", type=float, default=defaults.warmup_days, metavar="DAYS",
                         help=f"days of traffic before the evaluated period (default: {defaults.warmup_days:g})")
@@ -81,10 +70,10 @@ def register(subparsers) -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="workload profile YAML, as for simulate (default: the built-in profile)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: 1)")
-    parser.add_argument("--budget-usd", type=_positive(float), metavar="USD",
+    parser.add_argument("--budget-usd", type=positive(float), metavar="USD",
                         help="monthly budget over all spend (default: 72000 USD times --request-rate)")
 
-    parser.add_argument("--jobs", type=_positive(int), default=1,
+    parser.add_argument("--jobs", type=positive(int), default=1,
                         help="processes that replay or evaluate scenarios at once, each with its own "
                              "Prometheus (default: 1; use 2 on a 2-core machine)")
     parser.add_argument("--keep-tsdb", action="store_true", help="keep each scenario's TSDB under OUTPUT/work")

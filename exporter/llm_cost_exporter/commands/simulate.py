@@ -17,6 +17,7 @@ from ..workloads.profile import Profile, ProfileError, Seasonality, load_profile
 from ..workloads.scenarios import DAY, SCENARIOS
 from ..workloads.timestamps import format_rfc3339, parse_rfc3339, start_of_utc_day
 from ..workloads.timeline import Timeline
+from .arguments import positive
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +35,6 @@ def parse_duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}; expected e.g. 90s, 15m, 24h or 7d")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _timestamp(text: str) -> float:
@@ -81,15 +62,15 @@ def register(subparsers) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--events",
-        type=_positive_int,
+        type=positive(int),
         metavar="N",
         help="write exactly N lines in event time (the last requests may lack their request_end)",
     )
     mode.add_argument(
-        "--days", type=_positive_float, metavar="D", help="write every request that starts within D days of --start"
+        "--days", type=positive(float), metavar="D", help="write every request that starts within D days of --start"
     )
     mode.add_argument(
-        "--rate", type=_positive_float, metavar="R", help="append R lines per second of wall-clock time"
+        "--rate", type=positive(float), metavar="R", help="append R lines per second of wall-clock time"
     )
     parser.add_argument(
         "--duration", type=parse_duration, metavar="DURATION", help="with --rate: stop after this long (e.g. 90s, 15m)"
@@ -105,7 +86,7 @@ def register(subparsers) -> None:
     parser.add_argument("--profile", metavar="FILE", help="workload profile YAML (default: the built-in profile)")
     parser.add_argument(
         "--request-rate",
-        type=_positive_float,
+        type=positive(float),
         metavar="R",
         help="mean requests per second in event time, replacing the profile's requests_per_second",
     )
