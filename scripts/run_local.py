@@ -89,7 +89,7 @@ def main() -> int:
             time.sleep(0.2)
     finally:
         # After Ctrl-C, give the children a moment to stop on their own SIGINT, so that each
-        # logs one stop, and send SIGTERM only to those still running.
+        # logs one stop. Then send SIGTERM to those still running.
         deadline = time.monotonic() + 5
         while interrupted and time.monotonic() < deadline and any(child.poll() is None for child in children):
             time.sleep(0.1)

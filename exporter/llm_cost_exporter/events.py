@@ -35,8 +35,8 @@ class CallEvent(msgspec.Struct, gc=False):
     `cache_write_tokens` billed at the one-hour cache write rate (Anthropic), and
     `reasoning_tokens` is the part of `output_tokens` spent on reasoning.
     The attribution values of the native format's fields (ATTRIBUTION_FIELDS) are fields of
-    their own, so that the aggregator reads them without a lookup by name; values of other
-    labels are in `extra_attributes`. `attributes` gives all of them by name.
+    their own, so that the aggregator reads them without a lookup by name. Values of other
+    labels are in `extra_attributes`, and `attributes` gives all of them by name.
 
     A msgspec Struct rather than a dataclass because millions are built per minute: it is
     cheaper to construct and, with gc=False, not tracked by the garbage collector (an event

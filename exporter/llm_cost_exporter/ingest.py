@@ -9,6 +9,7 @@ from functools import partial
 
 from .aggregation import Aggregator
 from .formats import Parser, RecordRejected
+from .formats.base import REJECT_REASONS
 from .formats.base import parse_batch as formats_parse_batch
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class RecordIngestor:
         self.aggregator = aggregator
         self.max_record_bytes = max_record_bytes
         self.logged_rejections = 0
-        aggregator.register_source(source)
+        aggregator.register_source(source, REJECT_REASONS)
 
     def ingest(self, records: Iterable[bytes], origin: str = "", line_numbers: list[int] | None = None) -> int:
         """Ingest `records` and return how many were accepted.

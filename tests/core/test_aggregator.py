@@ -56,7 +56,7 @@ def test_one_hour_cache_writes_priced_separately():
     assert values[INPUT_USD + 2] == 3 * 2.0 + 2 * 3.0
 
 
-def test_attribution_label_outside_the_native_fields():
+def test_custom_attribution_label_counted():
     agg = aggregator("labels: {attribution: [feature, team]}\n")
     agg.ingest(call(input_tokens=2, feature="f", extra_attributes={"team": "search"}))
     agg.ingest(call(input_tokens=3, feature="f"))
@@ -272,6 +272,14 @@ def test_user_spend_leaves_window():
     assert agg.windows[3600.0].spend_by_user() == {("", "u2"): 1.0}
     agg.advance(wall_clock=T0 + 7200 + 60)
     assert agg.windows[3600.0].totals == {}
+
+
+def test_prompt_prefixes_absent_without_hashes():
+    agg = aggregator()
+    agg.ingest(call(input_tokens=1, feature="plain"))
+    agg.ingest(call(input_tokens=1, feature="hashed", prompt_prefix_hash="h0"))
+    features = {feature for feature, _ in agg.prefixes.counts(agg.clock)}
+    assert features == {"hashed"}
 
 
 def test_prompt_prefixes_counted_per_window():

@@ -173,7 +173,7 @@ breaker:
     assert "is empty" in result.stderr
 
 
-def test_check_config_warns_when_no_file_matches(tmp_path):
+def test_check_config_warns_unmatched_path(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(f'sources: [{{name: gw, type: file, path: "{tmp_path}/logs/*.jsonl"}}]\n')
     result = run_cli("check-config", str(path))

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 
 from ..config.models import Config
-from ..formats.base import REJECT_REASONS
 from ..events import ATTRIBUTION_FIELDS, KIND_MODEL, KIND_TOOL, CallEvent
 from ..pricing import PriceBook
 from .budgets import BudgetTracker
@@ -26,7 +25,7 @@ from .requests import MODEL_CALLS as REQUEST_MODEL_CALLS
 from .requests import TOOL_CALLS as REQUEST_TOOL_CALLS
 from .requests import USER as REQUEST_USER
 from .requests import RequestAssembler
-from .users import RollingWindow, user_key
+from .users import RollingWindow, user_key_prefix
 
 # Positions in the value list of a model series.
 (INPUT, CACHE_READ, CACHE_WRITE, OUTPUT, REASONING,
@@ -69,7 +68,7 @@ class _SeriesEntry:
         self.cohort = cohort
         self.provider = provider
         self.model = model
-        self.prefixes = prefixes  # the feature's table of PrefixTracker.last_seen
+        self.prefixes = prefixes  # the feature's table of PrefixTracker.last_seen, set at the first hash
 
 
 class Aggregator:
@@ -106,21 +105,24 @@ class Aggregator:
         self.failures: OrderedDict[str, tuple[str, str, str, float]] = OrderedDict()
         self._series_cache: dict[tuple, _SeriesEntry] = {}
         self._series_key = series_key_getter(self.attribution)
-        # A closed request's cost is collected per (user key, slot, cohort, user_id), where a slot is
-        # one bucket of the shortest window, and `advance` spreads it to the rolling windows.
+        # A closed request's cost is collected per (user key, slot, cohort, user_id). A slot is one
+        # bucket of the shortest window, and `advance` spreads the cost to the rolling windows.
         self._pending_users: dict[tuple[str, int, str, str], float] = {}
         self._user_slot = min(window.width for window in self.windows.values())
-        self._user_key_prefixes: dict[str, str] = {}  # cohort -> user_key(cohort, "")
+        self._user_key_prefixes: dict[str, str] = {}  # cohort -> user_key_prefix(cohort)
         self._tool_cache: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
         self.clock = float("-inf")  # latest of event time and, in live mode, wall-clock time
 
     # --- ingestion -------------------------------------------------------------------
 
-    def register_source(self, source: str) -> None:
-        """Start a source's event counters at zero, so that rate() over them works before the first rejection."""
+    def register_source(self, source: str, reasons: Sequence[str]) -> None:
+        """Start a source's event counters and its rejection counters for `reasons` at zero.
+
+        Then rate() over them returns 0, not nothing, before the first rejection.
+        """
         for result in ("accepted", "rejected"):
             self.events.setdefault((source, result), 0.0)
-        for reason in REJECT_REASONS:
+        for reason in reasons:
             self.rejected.setdefault((source, reason), 0.0)
 
     def count_accepted(self, source: str, count: int) -> None:
@@ -142,8 +144,8 @@ class Aggregator:
         """Add accepted events in order; all arrived at the monotonic time `arrival`.
 
         This is the hot loop of the exporter, with the tables bound to locals. A model or
-        tool call is counted, then joins its request (the steps of RequestAssembler.add);
-        a request end closes its request.
+        tool call is counted and then joins its request, which starts anew after the idle
+        timeout. A request end closes its request.
         """
         series_cache = self._series_cache
         series_key = self._series_key
@@ -184,8 +186,8 @@ class Aggregator:
                 cost, model_calls, tools = 0.0, 0, 1
             else:
                 request = open_requests.pop(event.request_id, None)
-                if request is not None and (request[REQUEST_MODEL_CALLS] or request[REQUEST_TOOL_CALLS]):
-                    observe_request(request)
+                if request is not None:
+                    requests.close(request)
                 continue
 
             # Request assembly.
@@ -215,7 +217,7 @@ class Aggregator:
         self.clock = clock
 
     def _count_model_call(self, event: CallEvent, entry: _SeriesEntry, ts: float) -> float:
-        """Count a model call's tokens and cost in its series, budgets, prefixes and retries; return the cost."""
+        """Count a model call's tokens and cost in its series, budgets, prefixes and retries, and return the cost."""
         input_tokens = event.input_tokens
         cache_read = event.cache_read_tokens
         cache_write = event.cache_write_tokens
@@ -252,11 +254,14 @@ class Aggregator:
             budget.add(ts, cost)
         prefix_hash = event.prompt_prefix_hash
         if prefix_hash:
-            last_seen = entry.prefixes.get(prefix_hash)
+            seen = entry.prefixes
+            if seen is None:  # a feature gets a prefix table only with its first hash
+                seen = entry.prefixes = self.prefixes.table(entry.feature)
+            last_seen = seen.get(prefix_hash)
             if last_seen is None:
                 self.prefixes.add(ts, entry.feature, prefix_hash)
             elif ts > last_seen:
-                entry.prefixes[prefix_hash] = ts
+                seen[prefix_hash] = ts
         if event.attempt > 1 or event.retry_of:
             self._count_retry(event, entry)
         if failed and event.call_id:
@@ -294,18 +299,17 @@ class Aggregator:
         price = self.price_book.lookup(provider, model)
         match_values = {"provider": provider, "model": model, **dict(zip(self.attribution, raw_key[2:]))}
         budgets = tuple(budget for budget in self.budgets if budget.matches(match_values))
-        feature = self._limit("feature", event.feature)
         entry = _SeriesEntry(
             values=values,
             price=price,
             budgets=budgets,
             overflowed=tuple(overflowed),
-            feature=feature,
+            feature=self._limit("feature", event.feature),
             intent=self._limit("intent", event.intent),
             cohort=self._limit("cohort", event.cohort),
             provider=key[0],
             model=key[1],
-            prefixes=self.prefixes.table(feature),
+            prefixes=None,
         )
         # Raw keys with an overflowed value are not cached: a leaked id makes each of them new,
         # and caching them would grow memory without bound.
@@ -351,7 +355,7 @@ class Aggregator:
         if user_id:
             prefix = self._user_key_prefixes.get(cohort)
             if prefix is None:
-                prefix = self._user_key_prefixes[cohort] = user_key(cohort, "")
+                prefix = self._user_key_prefixes[cohort] = user_key_prefix(cohort)
             key = (prefix + user_id, int(request[LAST_TS] // self._user_slot), cohort, user_id)
             pending = self._pending_users
             pending[key] = pending.get(key, 0.0) + cost

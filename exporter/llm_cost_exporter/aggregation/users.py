@@ -5,7 +5,7 @@ so the window edge is accurate to one bucket. A user's total is kept incremental
 bucket leaving the window is subtracted.
 
 A user is keyed by one string, `user_key(cohort, user_id)`, because a string caches its
-hash and a tuple does not: the tables are looked up several times per closed request.
+hash and a tuple does not. The tables are looked up several times per closed request.
 """
 
 from __future__ import annotations
@@ -20,9 +20,14 @@ QUANTILES = (0.5, 0.9, 0.95, 0.99, 1.0)
 SPEND, BUCKETS, COHORT, USER_ID = range(4)
 
 
+def user_key_prefix(cohort: str) -> str:
+    """Return the start of the keys of a cohort's users. The length prefix keeps the keys unambiguous."""
+    return f"{len(cohort)}:{cohort}"
+
+
 def user_key(cohort: str, user_id: str) -> str:
-    """Return the table key of a (cohort, user_id) pair; the length prefix keeps it unambiguous."""
-    return f"{len(cohort)}:{cohort}{user_id}"
+    """Return the table key of a (cohort, user_id) pair."""
+    return user_key_prefix(cohort) + user_id
 
 
 class RollingWindow:

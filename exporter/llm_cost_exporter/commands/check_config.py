@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 from pathlib import Path
@@ -42,11 +41,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _path_warnings(config) -> list[str]:
-    """Return a warning for each file source whose path or glob matches no file now (a typo, or a missing mount)."""
+    """Return a warning for each file source whose path or glob matches no file now.
+
+    Such a path is often a typo or a volume that is not mounted.
+    """
+    from ..sources.file import matching_paths
+
     warnings = []
     for index, source in enumerate(config.sources):
         pattern = getattr(source, "path", None) if source.type == "file" else None
-        if pattern and not [path for path in glob.glob(pattern) if os.path.isfile(path)]:
+        if pattern and not any(os.path.isfile(path) for path in matching_paths(pattern)):
             warnings.append(f"sources[{index}].path: no file matches {pattern} yet; serve reads it once it appears")
     return warnings
 

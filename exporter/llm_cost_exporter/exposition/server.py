@@ -91,8 +91,9 @@ class MetricsServer(ThreadingHTTPServer):
         try:
             super().__init__((host, port), _Handler)
         except OSError as err:
-            raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror}; stop the process "
-                                     "that uses the port, or set another listen address in the configuration") from None
+            message = (f"cannot listen on {host}:{port}: {err.strerror}; stop the process that uses the port, "
+                       "or set another listen address in the configuration")
+            raise OSError(err.errno, message) from None
         self._thread: threading.Thread | None = None
 
     @property

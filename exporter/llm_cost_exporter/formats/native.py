@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from ..events import ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KIND_REQUEST_END, KINDS, CallEvent, attribution_fields
+from ..events import (ATTRIBUTION_FIELDS, ERROR_CLASSES, KIND_MODEL, KIND_REQUEST_END, KINDS, CallEvent,
+                      attribution_fields)
 from .base import RecordRejected, extract_path, parse_batch
 from .native_fast import NotFastPath, parse_fast
 

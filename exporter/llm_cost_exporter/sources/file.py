@@ -107,6 +107,11 @@ class _GzipStream:
         self.close()
 
 
+def matching_paths(pattern: str) -> list[str]:
+    """Return the paths that a source's path or glob names now. A plain path is returned as is."""
+    return glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
+
+
 class FileSource:
     """A record source over the files that `config.path` (a path or a glob) matches.
 
@@ -163,9 +168,8 @@ class FileSource:
 
     def _discover(self) -> None:
         pattern = self.config.path
-        paths = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
         found = []
-        for path in paths:
+        for path in matching_paths(pattern):
             try:
                 stat = os.stat(path)
             except FileNotFoundError:
